@@ -1,0 +1,39 @@
+# StyleInV, the book — the two commands of the README, and the steps they are made of.
+#   make all PROFILE=cpu   the main job: venv + install, render the embedded datasets, run the pipeline stages
+#                          that exist, build the book into _build/html
+#   make test              every test: install, pytest on tests/ and on every notebook (nbval, smoke profile),
+#                          including a full book build with warnings as errors
+PYTHON  ?= $(shell command -v python3.11 || command -v python3)
+VENV    ?= .venv
+PROFILE ?= cpu
+# The CPU wheel of torch (seconds to install here); set TORCH_SPEC= to keep a torch you already have.
+TORCH_SPEC ?= torch==2.13.0
+BIN      = $(VENV)/bin
+STAMP    = $(VENV)/.installed
+
+.PHONY: all test install data book clean
+
+all: install data book
+	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
+
+test: install
+	STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q -e ".[all]"
+	touch $@
+
+data: install
+	$(BIN)/styleinv data all --profile $(PROFILE) --root data
+
+book: install
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python tests/test_book.py _build/html
+
+clean:
+	rm -rf _build
