@@ -18,6 +18,7 @@ from .profiles import PROFILES, Profile, get_profile
 from . import data, viz
 
 __all__ = [
-    "PROFILES", "Profile", "SparseClipSampler", "data", "viz", "StyleImages", "SynthFaces", "SynthSky", "VideoDataError",
+    "PROFILES", "Profile", "SparseClipSampler", "data", "viz", "StyleImages", "SynthFaces", "SynthSky",
+    "VideoDataError",
     "VideoFolder", "__version__", "get_profile", "inspect_dataset",
 ]

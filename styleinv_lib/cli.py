@@ -109,7 +109,7 @@ def run(args) -> int:
     elif cmd == "inspect":
         from .data.video import inspect_dataset
 
-        report = inspect_dataset(args.root)
+        report = inspect_dataset(args.root, progress=True)
         print(report.format())
         return 1 if report.bad else 0
     return 0

@@ -225,7 +225,8 @@ class FaceMotion:
         blink_times = np.sort(rng.uniform(-margin, horizon + margin, n_blinks))
         n_brows = rng.poisson(k["brow"] / 60 * (horizon + 40))
         brow_times = np.sort(rng.uniform(-20, horizon + 20, n_brows))
-        talk = dict(level=k["talk"], envelope_freq=rng.uniform(1 / 120, 1 / 50), envelope_phase=rng.uniform(0, 2 * np.pi),
+        talk = dict(level=k["talk"], envelope_freq=rng.uniform(1 / 120, 1 / 50),
+                    envelope_phase=rng.uniform(0, 2 * np.pi),
                     syllable_freq=rng.uniform(1 / 7.5, 1 / 5), syllable_phase=rng.uniform(0, 2 * np.pi),
                     wobble_freq=rng.uniform(1 / 15, 1 / 9), wobble_phase=rng.uniform(0, 2 * np.pi))
         nod = dict(amplitude=0.11 * k["nod"], freq=rng.uniform(1 / 18, 1 / 11), phase=rng.uniform(0, 2 * np.pi),

@@ -33,6 +33,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 __all__ = [
     "FRAME_EXTENSIONS", "VIDEO_EXTENSIONS", "DatasetReport", "DenseClipSampler", "SparseClipSampler",
@@ -735,8 +736,9 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-def inspect_dataset(root) -> DatasetReport:
+def inspect_dataset(root, *, progress: bool = False) -> DatasetReport:
     """Count videos and frames of a dataset without decoding frames; lists bad videos rather than raising.
+    ``progress`` shows a progress bar over the videos (the CLI turns it on).
 
     Raises only for the root itself: ``FileNotFoundError`` when missing, :class:`VideoDataError` when it holds
     no videos or is not a readable zip.
@@ -747,7 +749,7 @@ def inspect_dataset(root) -> DatasetReport:
     else:
         base, candidates, layout = _discover(store)
     good, bad = [], []
-    for video in candidates:
+    for video in tqdm(candidates, desc="inspect", unit="video", disable=not progress, leave=False):
         try:
             _probe(store, video)
             good.append(video)
