@@ -1,6 +1,6 @@
 # StyleInV, the book — the two commands of the README, and the steps they are made of.
-#   make all PROFILE=cpu   the main job: venv + install, render the embedded datasets, run the pipeline stages
-#                          that exist, build the book into _build/html
+#   make all PROFILE=cpu   the main job: venv + install, render the embedded datasets, train the pipeline stages
+#                          that exist (StyleGAN2 so far), build the book into _build/html
 #   make test              every test: install, pytest on tests/ and on every notebook (nbval, smoke profile),
 #                          including a full book build with warnings as errors
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
@@ -11,9 +11,9 @@ TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: all test install data book clean
+.PHONY: all test install data stylegan2 book clean
 
-all: install data book
+all: install data stylegan2 book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
 
 test: install
@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml
 
 data: install
 	$(BIN)/styleinv data all --profile $(PROFILE) --root data
+
+# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; about 30 min with PROFILE=cpu)
+stylegan2: data
+	$(BIN)/styleinv train-stylegan2 --data data/synthfaces --out runs/stylegan2-$(PROFILE) --profile $(PROFILE) \
+		--resume auto
 
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going

@@ -27,3 +27,16 @@ def install_cell():
         subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
                                f"styleinv-lib[video,notebook] @ git+{{REPOSITORY}}"])
     ''')
+
+
+def write_notebook(cells, name: str):
+    """Write ``cells`` as ``notebooks/<name>`` with the kernel metadata Colab and nbval expect."""
+    from pathlib import Path
+
+    nb = nbf.v4.new_notebook()
+    nb["cells"] = cells
+    nb["metadata"] = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                      "language_info": {"name": "python"}, "colab": {"provenance": []}}
+    out = Path(__file__).parent / name
+    nbf.write(nb, out)
+    print("wrote", out)

@@ -3,10 +3,8 @@ its text can be reviewed as a diff; run ``python notebooks/_make_ch01.py`` after
 import sys
 from pathlib import Path
 
-import nbformat as nbf
-
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import install_cell, md, code  # noqa: E402
+from _common import code, install_cell, md, write_notebook  # noqa: E402
 
 cells = [
     md(r"""
@@ -274,10 +272,4 @@ Next, chapter 2 trains the StyleGAN2 image generator on these frames.
 """),
 ]
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"] = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                  "language_info": {"name": "python"}, "colab": {"provenance": []}}
-out = Path(__file__).parent / "01_video_data.ipynb"
-nbf.write(nb, out)
-print("wrote", out)
+write_notebook(cells, "01_video_data.ipynb")

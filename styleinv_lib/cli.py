@@ -1,6 +1,7 @@
 """The ``styleinv`` command: a thin layer over the library's functions.
 
-Groups arrive with the stages; today: ``styleinv data ...`` (render, inspect) and ``styleinv profiles``.
+Groups arrive with the stages: ``styleinv data ...`` (render, inspect), ``train-stylegan2``, ``generate-images``
+and ``styleinv profiles``.
 Every error a user can cause (a missing folder, a bad video, a folder holding another render) is printed as one
 line naming the file and the problem, with exit status 2.
 """
@@ -48,8 +49,97 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("inspect", help="count videos and frames, check sizes, list bad files")
     p.add_argument("root", type=Path, help="a dataset folder, a folder of video files, or a zip")
 
+    p = sub.add_parser("train-stylegan2", help="train the StyleGAN2 image generator on video frames (stage 1)")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (frames per video, video files, zip)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (snapshots, config.json, tb/)")
+    p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
+    p.add_argument("--resolution", type=int, default=None, help="training resolution (default: the profile's)")
+    p.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
+    p.add_argument("--batch", type=int, default=None, help="global batch size (all GPUs together)")
+    p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"])
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks")
+    p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
+    p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("generate-images", help="sample images from a trained StyleGAN2 generator")
+    p.add_argument("--generator", required=True, type=Path, help="a stylegan2 run folder or .safetensors file")
+    p.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9 (default 0-15)")
+    p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: one png per seed and grid.png")
+
     sub.add_parser("profiles", help="list the size presets")
     return parser
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``."""
+    seeds = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            seeds.extend(range(int(lo), int(hi) + 1))
+        else:
+            seeds.append(int(part))
+    if not seeds:
+        raise ValueError(f"--seeds {text!r} names no seed")
+    return seeds
+
+
+def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
+    """Run the same command in ``nproc`` processes (one per GPU) through torchrun."""
+    import subprocess
+
+    args = [a for a in argv]
+    i = args.index("--gpus")
+    del args[i:i + 2]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "styleinv_lib.cli", *args]
+    print("launching:", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+def _train_stylegan2(args, argv) -> int:
+    import os
+
+    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_with_torchrun(args.gpus, argv)
+    from .train.stylegan2 import config_for_profile, train_stylegan2
+
+    cfg = config_for_profile(args.profile, data=str(args.data), resolution=args.resolution, total_kimg=args.kimg,
+                             batch=args.batch, snapshot_kimg=args.snapshot_kimg, seed=args.seed,
+                             precision=args.precision, compile=args.compile)
+    result = train_stylegan2(cfg, args.out, resume=args.resume, progress=not args.quiet)
+    state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
+    print(f"{state} at {result.kimg:.1f} kimg; snapshots in {args.out} (resume with --resume auto)")
+    return 0
+
+
+def _generate_images(args) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .loading import load_generator
+    from .viz.video import frame_grid
+
+    G = load_generator(args.generator)
+    args.out.mkdir(parents=True, exist_ok=True)
+    images = []
+    for seed in parse_seeds(args.seeds):
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+        img = G(z, truncation_psi=args.trunc, noise_mode="const")
+        arr = ((img[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+        Image.fromarray(arr).save(args.out / f"seed{seed:04d}.png")
+        images.append(arr)
+    Image.fromarray(frame_grid(np.stack(images))).save(args.out / "grid.png")
+    print(f"wrote {len(images)} images and grid.png to {args.out}")
+    return 0
 
 
 def _render_all(args) -> None:
@@ -77,7 +167,11 @@ def _check_size(args) -> None:
             raise ValueError(f"--{name} must be positive, got {value}")
 
 
-def run(args) -> int:
+def run(args, argv=()) -> int:
+    if args.command == "train-stylegan2":
+        return _train_stylegan2(args, list(argv))
+    if args.command == "generate-images":
+        return _generate_images(args)
     if args.command == "profiles":
         for prof in PROFILES.values():
             print(f"{prof.name:6s} {prof.resolution:4d}²  {prof.num_videos:5d} videos × {prof.num_frames} frames  "
@@ -116,12 +210,18 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        return run(args, argv)
     except (FileNotFoundError, FileExistsError, ValueError, NotADirectoryError) as err:
         print(f"styleinv: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:
+        if type(err).__name__ in ("TrainingDiverged", "CheckpointError"):
+            print(f"styleinv: error: {err}", file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         print("styleinv: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

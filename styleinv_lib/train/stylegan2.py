@@ -1,0 +1,318 @@
+"""Stage 1: StyleGAN2 on single video frames (Karras et al. 2020), with ADA (Karras et al. 2020b).
+
+The image generator G trained here is the decoder of the whole paper: the inversion encoder (Eq. 1), StyleInV
+(Eq. 2) and style transfer all read its run folder.  The losses and their schedule follow StyleGAN2-ADA:
+
+* ``Gmain`` every step: non-saturating logistic loss on augmented fakes, with style mixing (p = 0.9);
+* ``Greg`` every ``pl_interval`` steps: path-length regularisation (weight 2; off in the small profiles);
+* ``Dmain`` every step: logistic loss on augmented reals and fakes; the sign of D(real) feeds the ADA controller;
+* ``Dreg`` every ``r1_interval`` steps: lazy R1 on augmented reals, scaled by the interval;
+* Adam (β = (0, 0.99)) with lr and β corrected for lazy regularisation; G_ema with a half-life in kimg and ramp-up.
+
+Everything around the step (resume, snapshots, logging, signals, several processes) is :class:`TrainLoop`'s job.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.video import VideoFolder
+from ..nn.stylegan2 import Discriminator, Generator, style_mix
+from ..profiles import get_profile
+from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
+from .checkpoint import Snapshot
+from .distributed import DistributedContext, SampleStream
+from .loop import StageState, TrainLoop, TrainResult, ema_beta, make_grid, pick_device, precision_policy, \
+    seed_everything, update_ema
+from .losses import (
+    PathLengthRegularizer, adjusted_adam_params, d_logistic_loss, default_r1_gamma, g_nonsaturating_loss, r1_penalty,
+)
+
+STAGE = "stylegan2"
+
+
+@dataclass
+class StyleGAN2Config:
+    """Every setting of a StyleGAN2 run; stored in ``config.json`` and in every snapshot."""
+
+    data: str = ""
+    resolution: int = 32
+    # networks
+    z_dim: int = 512
+    w_dim: int = 512
+    mapping_layers: int = 8
+    channel_base: int = 16384
+    channel_max: int = 512
+    conv_clamp: float | None = None
+    mbstd_group: int = 4
+    # optimisation
+    batch: int = 32
+    total_kimg: float = 1000.0
+    lr: float = 0.0025
+    r1_gamma: float | None = None        # None: StyleGAN2-ADA's heuristic 0.0002 * res^2 / batch
+    r1_interval: int = 16
+    pl_weight: float = 2.0
+    pl_interval: int = 4
+    style_mixing: float = 0.9
+    ema_kimg: float | None = None        # None: batch * 10 / 32, as StyleGAN2-ADA
+    ema_rampup: float | None = 0.05
+    # adaptive augmentation
+    augment: str = "bgc"                 # a key of AUGMENT_PRESETS, or "none"
+    ada_target: float = 0.6
+    ada_kimg: float = 100.0
+    ada_interval: int = 4
+    # bookkeeping
+    snapshot_kimg: float = 10.0
+    keep_snapshots: int = 3
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"              # auto | bf16 | fp16 | fp32
+    compile: bool = False
+
+    def generator_kwargs(self) -> dict:
+        return dict(z_dim=self.z_dim, w_dim=self.w_dim, img_resolution=self.resolution,
+                    mapping_kwargs=dict(num_layers=self.mapping_layers),
+                    synthesis_kwargs=dict(channel_base=self.channel_base, channel_max=self.channel_max,
+                                          conv_clamp=self.conv_clamp))
+
+    def discriminator_kwargs(self) -> dict:
+        return dict(img_resolution=self.resolution, channel_base=self.channel_base, channel_max=self.channel_max,
+                    mbstd_group_size=self.mbstd_group, conv_clamp=self.conv_clamp)
+
+    @property
+    def effective_r1_gamma(self) -> float:
+        return default_r1_gamma(self.resolution, self.batch) if self.r1_gamma is None else self.r1_gamma
+
+    @property
+    def effective_ema_kimg(self) -> float:
+        return self.batch * 10 / 32 if self.ema_kimg is None else self.ema_kimg
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleGAN2Config":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown StyleGAN2 settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+#: Per-profile defaults.  ``smoke`` checks that everything runs (seconds); ``cpu`` gives recognisable SynthFaces at
+#: 32² on two CPU cores in well under an hour; ``gpu`` is StyleGAN2 config F scaled to 128² for a 16 GB T4.
+PRESETS = {
+    "smoke": dict(resolution=32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512, channel_max=32, batch=8,
+                  total_kimg=0.08, snapshot_kimg=0.04, pl_weight=0.0, augment="bgc", ada_kimg=1.0),
+    "cpu": dict(resolution=32, z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048, channel_max=64,
+                batch=16, total_kimg=150.0, snapshot_kimg=10.0, pl_weight=0.0, ada_kimg=20.0),
+    "gpu": dict(resolution=128, z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384, channel_max=512,
+                batch=32, total_kimg=3000.0, snapshot_kimg=50.0, pl_weight=2.0, ada_kimg=100.0),
+}
+
+
+def config_for_profile(profile=None, **overrides) -> StyleGAN2Config:
+    """The profile's preset with ``overrides`` applied (``None`` values are ignored)."""
+    prof = get_profile(profile)
+    values = {**PRESETS[prof.name], **{k: v for k, v in overrides.items() if v is not None}}
+    return StyleGAN2Config.from_dict(values)
+
+
+def _to_float_images(batch_uint8: torch.Tensor, device, memory_format) -> torch.Tensor:
+    x = batch_uint8.to(device=device, non_blocking=True).float().div_(127.5).sub_(1.0)
+    return x.contiguous(memory_format=memory_format)
+
+
+class StyleGAN2Stage:
+    """One StyleGAN2 training run: the networks, optimisers, augmentation and the four loss phases."""
+
+    def __init__(self, cfg: StyleGAN2Config, dist: DistributedContext | None = None, dataset=None):
+        if not cfg.data and dataset is None:
+            raise ValueError("StyleGAN2 training needs --data: a folder of videos (see `styleinv data --help`)")
+        self.cfg = cfg
+        self.dist = dist if dist is not None else DistributedContext()
+        self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
+        self.policy = precision_policy(self.device, cfg.precision)
+        self.memory_format = self.policy.memory_format
+        seed_everything(cfg.seed, self.dist.rank)
+
+        self.data = dataset if dataset is not None else VideoFolder(cfg.data, cfg.resolution, mode="frames")
+        if len(self.data) < cfg.batch:
+            raise ValueError(f"{cfg.data}: {len(self.data)} frames is fewer than one batch of {cfg.batch}")
+        self.stream = SampleStream(len(self.data), cfg.batch, seed=cfg.seed, rank=self.dist.rank,
+                                   world=self.dist.world_size)
+
+        self.G = Generator(**cfg.generator_kwargs()).to(self.device).to(memory_format=self.memory_format)
+        self.D = Discriminator(**cfg.discriminator_kwargs()).to(self.device).to(memory_format=self.memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        g_lr, g_betas = adjusted_adam_params(cfg.lr, (0.0, 0.99), cfg.pl_interval if cfg.pl_weight > 0 else None)
+        d_lr, d_betas = adjusted_adam_params(cfg.lr, (0.0, 0.99), max(cfg.r1_interval, 0))
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
+        self.scalers = {k: self.policy.grad_scaler() for k in ("G", "D")} if self.policy.use_grad_scaler else None
+
+        self.augment = None
+        self.ada = None
+        if cfg.augment != "none":
+            if cfg.augment not in AUGMENT_PRESETS:
+                raise ValueError(f"unknown augment preset {cfg.augment!r}: choose one of "
+                                 f"{', '.join(AUGMENT_PRESETS)} or 'none'")
+            self.augment = AugmentPipe(**AUGMENT_PRESETS[cfg.augment]).to(self.device)
+            self.ada = AdaptiveAugment(self.augment, target=cfg.ada_target, ada_kimg=cfg.ada_kimg,
+                                       interval=cfg.ada_interval)
+        self.pl = PathLengthRegularizer().to(self.device)
+        self.G_fwd, self.D_fwd = self.G, self.D
+        if cfg.compile:
+            self.G_fwd, self.D_fwd = torch.compile(self.G), torch.compile(self.D)
+        self.last_step = -1
+        self.sample_dir: Path | None = None
+        gen = torch.Generator().manual_seed(cfg.seed + 12345)
+        self.sample_z = torch.randn(16, cfg.z_dim, generator=gen).to(self.device)
+
+    # -- data --------------------------------------------------------------------------------------------------
+    def real_batch(self, step: int) -> torch.Tensor:
+        idx = self.stream.batch(step)
+        imgs = torch.stack([self.data[int(i)]["image"] for i in idx])
+        return _to_float_images(imgs, self.device, self.memory_format)
+
+    # -- one optimisation step ----------------------------------------------------------------------------------
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return self.augment(x) if self.augment is not None else x
+
+    def _generate(self, n: int, net: Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, self.cfg.z_dim, device=self.device)
+        G = self.G if net is None else net
+        ws = G.mapping(z)
+        if self.cfg.style_mixing > 0:
+            ws = style_mix(G, z, ws, prob=self.cfg.style_mixing)
+        synth = self.G_fwd.synthesis if net is None and self.cfg.compile else G.synthesis
+        return synth(ws), ws
+
+    def _backward_step(self, name: str, loss: torch.Tensor, opt, params) -> None:
+        opt.zero_grad(set_to_none=True)
+        if self.scalers is not None:
+            self.scalers[name].scale(loss).backward()
+        else:
+            loss.backward()
+        if self.dist.is_distributed:
+            self.dist.all_reduce_gradients(params)
+        for p in params:  # as StyleGAN2-ADA: a stray NaN/Inf gradient must not poison the weights
+            if p.grad is not None:
+                torch.nan_to_num_(p.grad, nan=0.0, posinf=1e5, neginf=-1e5)
+        if self.scalers is not None:
+            self.scalers[name].step(opt)
+            self.scalers[name].update()
+        else:
+            opt.step()
+
+    def step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.last_step = step
+        batch = self.stream.local_batch
+        logs: dict[str, float] = {}
+        real = self.real_batch(step)
+        g_params, d_params = list(self.G.parameters()), list(self.D.parameters())
+
+        # Gmain: fool D on augmented fakes
+        self.D.requires_grad_(False)
+        with self.policy.autocast():
+            fake, _ = self._generate(batch)
+            loss_g = g_nonsaturating_loss(self.D_fwd(self._aug(fake)).float())
+        self._backward_step("G", loss_g, self.opt_G, g_params)
+        logs["Loss/G/loss"] = loss_g.detach()
+
+        # Greg: path-length regularisation, lazily every pl_interval steps (in fp32)
+        if cfg.pl_weight > 0 and step % cfg.pl_interval == 0:
+            n = self.pl.batch_size(batch)
+            fake_pl, ws = self._generate(max(n, 1), net=self.G)
+            penalty = self.pl.penalty(fake_pl, ws)
+            self._backward_step("G", penalty * cfg.pl_weight * cfg.pl_interval, self.opt_G, g_params)
+            logs["Loss/pl_penalty"] = penalty.detach()
+        self.D.requires_grad_(True)
+
+        # Dmain: logistic loss on augmented reals and (detached) fakes
+        with self.policy.autocast():
+            with torch.no_grad():
+                fake, _ = self._generate(batch)
+            fake_logits = self.D_fwd(self._aug(fake)).float()
+            real_logits = self.D_fwd(self._aug(real)).float()
+            loss_d = d_logistic_loss(real_logits, fake_logits)
+        if self.ada is not None:
+            self.ada.accumulate(real_logits.detach())
+        self._backward_step("D", loss_d, self.opt_D, d_params)
+        logs["Loss/D/loss"] = loss_d.detach()
+        logs["Loss/scores/real"] = real_logits.detach().mean()
+        logs["Loss/scores/fake"] = fake_logits.detach().mean()
+
+        # Dreg: lazy R1 on augmented reals, every r1_interval steps (in fp32)
+        if cfg.r1_interval > 0 and step % cfg.r1_interval == 0 and cfg.effective_r1_gamma > 0:
+            real_r1 = real.detach().requires_grad_(True)
+            logits = self.D(self._aug(real_r1))
+            penalty = r1_penalty(logits, real_r1)
+            loss_r1 = penalty * (cfg.effective_r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0
+            self._backward_step("D", loss_r1, self.opt_D, d_params)
+            logs["Loss/r1_penalty"] = penalty.detach()
+
+        # G_ema and ADA
+        nimg = (step + 1) * cfg.batch
+        update_ema(self.G_ema, self.G, ema_beta(cfg.batch, cfg.effective_ema_kimg, nimg, cfg.ema_rampup))
+        if self.ada is not None:
+            self.ada.step(cfg.batch)
+            logs["Progress/augment_p"] = float(self.ada.p)
+        return {k: float(v) for k, v in logs.items()}
+
+    # -- snapshots ----------------------------------------------------------------------------------------------
+    def state(self) -> StageState:
+        extra_json = {}
+        if self.ada is not None:
+            extra_json["ada"] = self.ada.state_dict()
+        if self.scalers is not None:
+            extra_json["scalers"] = {k: s.state_dict() for k, s in self.scalers.items()}
+        return StageState(modules={"G": self.G, "D": self.D, "G_ema": self.G_ema, "pl": self.pl,
+                                   **({"augment": self.augment} if self.augment is not None else {})},
+                          optimizers={"G": self.opt_G, "D": self.opt_D}, extra_json=extra_json)
+
+    def load_state(self, snap: Snapshot) -> None:
+        st = self.state()
+        snap.restore(modules=st.modules, optimizers=st.optimizers)
+        if self.ada is not None and "ada" in snap.extra_json:
+            self.ada.load_state_dict(snap.extra_json["ada"])
+        if self.scalers is not None and "scalers" in snap.extra_json:
+            for k, s in self.scalers.items():
+                s.load_state_dict(snap.extra_json["scalers"][k])
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        """A grid of G_ema's images for 16 fixed z; also saved as ``samples/kimg{kimg:07.1f}.png`` in the run."""
+        img = self.G_ema(self.sample_z, noise_mode="const")
+        grid = make_grid((img.float().cpu() + 1) / 2, nrow=8)
+        if self.sample_dir is not None:
+            from PIL import Image
+
+            self.sample_dir.mkdir(parents=True, exist_ok=True)
+            kimg = (self.last_step + 1) * self.cfg.batch / 1000
+            arr = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
+            Image.fromarray(arr).save(self.sample_dir / f"kimg{kimg:07.1f}.png")
+        return grid
+
+    def config_dict(self) -> dict:
+        return {"stage": STAGE, **asdict(self.cfg), "generator": self.G.config, "discriminator": self.D.config}
+
+
+def train_stylegan2(cfg: StyleGAN2Config, out, *, resume=None, progress: bool = True, tensorboard: bool = True,
+                    dataset=None, handle_signals: bool = True) -> TrainResult:
+    """Train (or resume) a StyleGAN2 run in ``out``.  ``resume``: ``None`` (new run), ``"auto"`` or a snapshot."""
+    stage = StyleGAN2Stage(cfg, dataset=dataset)
+    if stage.dist.is_main:
+        stage.sample_dir = Path(out) / "samples"
+    loop = TrainLoop(run_dir=out, stage=STAGE, config=stage.config_dict(), total_kimg=cfg.total_kimg,
+                     batch_size=cfg.batch, step_fn=stage.step, state_fn=stage.state, load_state_fn=stage.load_state,
+                     snapshot_kimg=cfg.snapshot_kimg, keep_snapshots=cfg.keep_snapshots, sample_fn=stage.sample,
+                     dist=stage.dist, resume=resume, progress=progress, tensorboard=tensorboard,
+                     handle_signals=handle_signals)
+    result = loop.run()
+    result.stage = stage  # type: ignore[attr-defined]  # handy in notebooks: the trained networks
+    return result
