@@ -95,7 +95,7 @@ def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
     """Run the same command in ``nproc`` processes (one per GPU) through torchrun."""
     import subprocess
 
-    args = [a for a in argv]
+    args = list(argv)
     i = args.index("--gpus")
     del args[i:i + 2]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from ._version import __version__
 from .train.checkpoint import CheckpointError, RunDir, Snapshot, load_snapshot, save_snapshot
@@ -20,9 +19,15 @@ def resolve_checkpoint(path) -> Path:
     return RunDir(p if p.is_dir() else p.parent).resolve_resume(p)
 
 
-def _open(path, stage: str) -> Snapshot:
-    snap = load_snapshot(resolve_checkpoint(path), expected_stage=stage)
-    return snap
+def _generator_from(snap: Snapshot, which: str):
+    from .nn.stylegan2 import Generator
+
+    cfg = snap.config.get("generator")
+    if cfg is None:
+        raise CheckpointError(f"{snap.path}: this snapshot carries no generator config")
+    G = Generator(**cfg)
+    G.load_state_dict(snap.modules_state(which))
+    return G.eval().requires_grad_(False)
 
 
 def load_generator(path, *, device="cpu", resolution: int | None = None, which: str = "G_ema"):
@@ -30,24 +35,18 @@ def load_generator(path, *, device="cpu", resolution: int | None = None, which: 
 
     ``resolution``, when given, is checked against the generator's.
     """
-    from .nn.stylegan2 import Generator
-
-    snap = _open(path, "stylegan2")
-    cfg = snap.config.get("generator")
-    if cfg is None:
-        raise CheckpointError(f"{snap.path}: this snapshot carries no generator config")
-    G = Generator(**cfg)
-    G.load_state_dict(snap.modules_state(which))
+    snap = load_snapshot(resolve_checkpoint(path), expected_stage="stylegan2")
+    G = _generator_from(snap, which)
     if resolution is not None and G.img_resolution != resolution:
         raise CheckpointError(f"{snap.path}: the generator is {G.img_resolution}x{G.img_resolution}, "
                               f"expected {resolution}x{resolution}")
-    return G.eval().requires_grad_(False).to(device)
+    return G.to(device)
 
 
 def export_generator(run, out, *, which: str = "G_ema") -> Path:
     """Write only the generator of a run (a few MB) into one file that :func:`load_generator` reads."""
-    snap = _open(run, "stylegan2")
-    G = load_generator(run, which=which)
+    snap = load_snapshot(resolve_checkpoint(run), expected_stage="stylegan2")
+    G = _generator_from(snap, which)
     config = {"stage": "stylegan2", "exported_from": str(snap.path), "exported_by": __version__,
               "generator": snap.config["generator"],
               "training": {k: v for k, v in snap.config.items() if k not in ("generator", "discriminator")},

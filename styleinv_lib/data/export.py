@@ -17,6 +17,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..fileio import atomic_write_text
 from .styles import ALL_STYLES, ART_STYLES, StyleImages
 from .synthetic import FACTOR_NAMES, FACTOR_UNITS, TEMPERAMENTS, SynthFaces, SynthSky
 from .video import write_video_frames
@@ -27,12 +28,8 @@ NOMINAL_FPS = 25
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON through a temporary file and ``os.replace`` so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    """Write compact JSON atomically (see :func:`styleinv_lib.fileio.atomic_write_text`)."""
+    atomic_write_text(path, json.dumps(obj, separators=(",", ":")))
 
 
 def _prepare(out: Path, settings: dict, overwrite: bool) -> None:

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from .._version import __version__
+from ..fileio import atomic_write_text, fsync_path
 
 FORMAT = "styleinv-snapshot/1"
 SNAPSHOT_GLOB = "snapshot-*.safetensors"
@@ -252,31 +253,6 @@ def _default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _fsync_path(path: Path, directory: bool = False) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY if directory else os.O_RDWR)
-    except OSError:
-        return  # directories cannot be opened on Windows; fsync of the file itself already happened
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a small text file (``config.json``) atomically: temp file, fsync, rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_path(path.parent, directory=True)
-
-
 def save_snapshot(
     path: str | os.PathLike,
     *,
@@ -346,12 +322,12 @@ def save_snapshot(
             os.chmod(tmp, _default_file_mode())
         except OSError:
             pass
-        _fsync_path(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_path(path.parent, directory=True)
+    fsync_path(path.parent, directory=True)
     return path
 
 

@@ -14,12 +14,9 @@ Everything around the step (resume, snapshots, logging, signals, several process
 from __future__ import annotations
 
 import copy
-import math
-import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.video import VideoFolder
@@ -164,9 +161,10 @@ class StyleGAN2Stage:
             self.ada = AdaptiveAugment(self.augment, target=cfg.ada_target, ada_kimg=cfg.ada_kimg,
                                        interval=cfg.ada_interval)
         self.pl = PathLengthRegularizer().to(self.device)
-        self.G_fwd, self.D_fwd = self.G, self.D
+        # main phases may run compiled; the regularisers (double backward) use the plain modules
+        self.synthesis_fwd, self.D_fwd = self.G.synthesis, self.D
         if cfg.compile:
-            self.G_fwd, self.D_fwd = torch.compile(self.G), torch.compile(self.D)
+            self.synthesis_fwd, self.D_fwd = torch.compile(self.G.synthesis), torch.compile(self.D)
         self.last_step = -1
         self.sample_dir: Path | None = None
         gen = torch.Generator().manual_seed(cfg.seed + 12345)
@@ -188,7 +186,7 @@ class StyleGAN2Stage:
         ws = G.mapping(z)
         if self.cfg.style_mixing > 0:
             ws = style_mix(G, z, ws, prob=self.cfg.style_mixing)
-        synth = self.G_fwd.synthesis if net is None and self.cfg.compile else G.synthesis
+        synth = self.synthesis_fwd if net is None else G.synthesis
         return synth(ws), ws
 
     def _backward_step(self, name: str, loss: torch.Tensor, opt, params) -> None:
