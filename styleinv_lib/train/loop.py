@@ -327,6 +327,10 @@ class TrainLoop:
                         dict of those) for TensorBoard; rank 0 only; it runs with the RNG streams saved and
                         restored around it, so sampling never changes the training trajectory.
         sample_kimg:    how often to call ``sample_fn`` (default: ``snapshot_kimg``); also called at the end.
+        eval_fn:        optional ``eval_fn() -> {name: float}`` (FID, ...), rank 0 only, with the RNG streams saved
+                        and restored around it; results go to TensorBoard (``Metrics/<name>``) and to
+                        ``run_dir/metrics.jsonl`` with the step and kimg.
+        eval_kimg:      how often to call ``eval_fn`` (``None``: only at the end of training).
         dist:           the :class:`DistributedContext` (default: one built from the environment).
         resume:         ``None`` (new run), ``"auto"`` (latest snapshot in ``run_dir`` if any), or a path.
         progress:       show a tqdm bar (rank 0).
@@ -351,6 +355,8 @@ class TrainLoop:
         log_every: int = 10,
         sample_fn: Callable[[], Any] | None = None,
         sample_kimg: float | None = None,
+        eval_fn: Callable[[], Mapping[str, float]] | None = None,
+        eval_kimg: float | None = None,
         dist: DistributedContext | None = None,
         resume: str | os.PathLike | None = None,
         progress: bool = True,
@@ -377,6 +383,9 @@ class TrainLoop:
         self.log_every = max(1, int(log_every))
         self.step_fn, self.state_fn, self.load_state_fn = step_fn, state_fn, load_state_fn
         self.sample_fn = sample_fn
+        self.eval_fn = eval_fn
+        self.eval_nimg = int(round(eval_kimg * 1000)) if eval_kimg else None
+        self.last_metrics: dict[str, float] = {}
         self.dist = dist if dist is not None else DistributedContext()
         self.resume = resume
         self.progress, self.tensorboard, self.handle_signals = progress, tensorboard, handle_signals
@@ -533,6 +542,22 @@ class TrainLoop:
             self._writer.add_image(f"Samples/{name}", make_grid(torch.as_tensor(img)), self.step)
         self._writer.flush()
 
+    def _evaluate(self) -> None:
+        if self.eval_fn is None or not self.dist.is_main:
+            return
+        with preserve_rng(), torch.no_grad():
+            results = {k: float(v) for k, v in dict(self.eval_fn()).items()}
+        self.last_metrics = results
+        if self._writer is not None:
+            for k, v in results.items():
+                self._writer.add_scalar(f"Metrics/{k}", v, self.step)
+            self._writer.flush()
+        record = {"step": self.step, "kimg": self.kimg, "time": time.time(), **results}
+        with open(self.run_dir.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._bar is not None:
+            self._bar.write(f"kimg {self.kimg:.1f}: " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()))
+
     # -- resume ---------------------------------------------------------------------------------------------------
     def _resume_from(self, path: Path) -> Snapshot:
         snap = load_snapshot(path, expected_stage=self.stage)
@@ -611,12 +636,16 @@ class TrainLoop:
                     self._write_snapshot()
                 if not finished and self._crossed(self.sample_nimg):
                     self._sample()
+                if not finished and self._crossed(self.eval_nimg):
+                    self._evaluate()
                 if self._stop_reason is not None:
                     break
             if self._last_snapshot_step != self.step:
                 self._write_snapshot()
             if self.sample_fn is not None and self.step > start_step:
                 self._sample()
+            if self.eval_fn is not None and self.step > start_step and self._stop_reason is None:
+                self._evaluate()
             dist.barrier()
         finally:
             self._close_logs()

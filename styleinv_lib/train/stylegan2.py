@@ -64,6 +64,11 @@ class StyleGAN2Config:
     ada_target: float = 0.6
     ada_kimg: float = 100.0
     ada_interval: int = 4
+    # evaluation with the real Inception network (StaticImageClips → FID over independent images)
+    metrics: str = ""                    # "" (none) or "fid"
+    metrics_kimg: float | None = None    # None: only at the end of training
+    metric_fid_frames: int = 1000        # generated images per evaluation (the paper: 50,000)
+    metric_real_frames: int | None = 2000  # real frames (None: all frames); cached after the first evaluation
     # bookkeeping
     snapshot_kimg: float = 10.0
     keep_snapshots: int = 3
@@ -105,9 +110,11 @@ PRESETS = {
     "smoke": dict(resolution=32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512, channel_max=32, batch=8,
                   total_kimg=0.08, snapshot_kimg=0.04, pl_weight=0.0, augment="bgc", ada_kimg=1.0),
     "cpu": dict(resolution=32, z_dim=128, w_dim=128, mapping_layers=4, channel_base=2048, channel_max=64,
-                batch=16, total_kimg=150.0, snapshot_kimg=10.0, pl_weight=0.0, ada_kimg=20.0),
+                batch=16, total_kimg=150.0, snapshot_kimg=10.0, pl_weight=0.0, ada_kimg=20.0,
+                metrics="fid", metrics_kimg=50.0),
     "gpu": dict(resolution=128, z_dim=512, w_dim=512, mapping_layers=8, channel_base=16384, channel_max=512,
-                batch=32, total_kimg=3000.0, snapshot_kimg=50.0, pl_weight=2.0, ada_kimg=100.0),
+                batch=32, total_kimg=3000.0, snapshot_kimg=50.0, pl_weight=2.0, ada_kimg=100.0,
+                metrics="fid", metrics_kimg=250.0, metric_fid_frames=10_000, metric_real_frames=None),
 }
 
 
@@ -296,19 +303,39 @@ class StyleGAN2Stage:
             Image.fromarray(arr).save(self.sample_dir / f"kimg{kimg:07.1f}.png")
         return grid
 
+    def evaluate(self) -> dict[str, float]:
+        """FID of G_ema against the training frames (cached real statistics), for the loop's ``eval_fn``."""
+        from ..metrics.protocol import Protocol, StaticImageClips, evaluate
+
+        names = _metric_names(self.cfg)
+        protocol = Protocol(num_clips=2, fid_frames=self.cfg.metric_fid_frames,
+                            fid_real_frames=self.cfg.metric_real_frames, seed=self.cfg.seed, batch=16)
+        source = StaticImageClips(self.G_ema, device=self.device)
+        return evaluate(source, self.cfg.data, names, protocol, device=self.device)["metrics"]
+
     def config_dict(self) -> dict:
         return {"stage": STAGE, **asdict(self.cfg), "generator": self.G.config, "discriminator": self.D.config}
+
+
+def _metric_names(cfg: StyleGAN2Config) -> list[str]:
+    names = [m.strip() for m in cfg.metrics.split(",") if m.strip()]
+    if any(m != "fid" for m in names):
+        raise ValueError(f"StyleGAN2 training can report fid only (an image generator has no motion), "
+                         f"got metrics={cfg.metrics!r}")
+    return names
 
 
 def train_stylegan2(cfg: StyleGAN2Config, out, *, resume=None, progress: bool = True, tensorboard: bool = True,
                     dataset=None, handle_signals: bool = True) -> TrainResult:
     """Train (or resume) a StyleGAN2 run in ``out``.  ``resume``: ``None`` (new run), ``"auto"`` or a snapshot."""
+    _metric_names(cfg)  # refuse a bad metric list before training, not after
     stage = StyleGAN2Stage(cfg, dataset=dataset)
     if stage.dist.is_main:
         stage.sample_dir = Path(out) / "samples"
     loop = TrainLoop(run_dir=out, stage=STAGE, config=stage.config_dict(), total_kimg=cfg.total_kimg,
                      batch_size=cfg.batch, step_fn=stage.step, state_fn=stage.state, load_state_fn=stage.load_state,
                      snapshot_kimg=cfg.snapshot_kimg, keep_snapshots=cfg.keep_snapshots, sample_fn=stage.sample,
+                     eval_fn=stage.evaluate if cfg.metrics and cfg.data else None, eval_kimg=cfg.metrics_kimg,
                      dist=stage.dist, resume=resume, progress=progress, tensorboard=tensorboard,
                      handle_signals=handle_signals)
     result = loop.run()

@@ -1,0 +1,391 @@
+"""StyleGAN-V's evaluation protocol (Skorokhodov et al. 2022, §4; used unchanged by StyleInV's Table 1-2).
+
+What the protocol fixes, read from StyleGAN-V's ``src/metrics/metric_main.py`` and ``metric_utils.py``:
+
+* **FID** (``fid50k_full``): real statistics over *every frame* of the dataset; fake statistics over 50,000
+  frames, taken as the first 16 frames of generated videos (the generator's default clip length there).
+* **FVD₁₆ / FVD₁₂₈** (``fvd2048_16f`` / ``fvd2048_128f``): 2,048 real clips of 16 (or 128) consecutive frames,
+  one per video in dataset order, each starting at a random offset; videos too short for the clip are skipped;
+  2,048 generated videos, each from t = 0.
+* Real statistics are cached on disk, keyed by the dataset and the protocol.
+
+Everything here is configurable (``Protocol``) so that a laptop can run the same pipeline on fewer clips; the
+numbers are then *not* comparable to the paper's, and every result records the protocol it used. Real statistics
+are cached under ``$STYLEINV_CACHE/stats`` keyed by a fingerprint of the dataset files (names, sizes, mtimes),
+the resolution, the metric, the protocol fields it depends on and the feature network's checksum; change any of
+them and the statistics are recomputed.
+
+Generated videos come from a :class:`ClipSource`: a trained video generator, a folder of generated videos
+(:class:`DatasetClips`), or, for an image generator alone, :class:`StaticImageClips` (each "video" is one
+generated image held still: the honest no-motion baseline, useful to see what FVD charges for missing motion).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Protocol as TypingProtocol, Sequence
+
+import numpy as np
+import torch
+
+from .assets import ASSETS, cache_dir
+from .frechet import FeatureStats, frechet_distance_from_stats
+
+METRICS = ("fid", "fvd16", "fvd128")
+FID_FRAMES_PER_CLIP = 16  # StyleGAN-V: FID frames are the first 16 frames of generated videos
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Sizes of one evaluation. Defaults are StyleGAN-V's (and so the paper's)."""
+
+    num_clips: int = 2048               # real and generated clips for FVD
+    fid_frames: int = 50_000            # generated frames for FID
+    fid_real_frames: int | None = None  # real frames for FID; None = all frames of the dataset ("_full")
+    seed: int = 0                       # clip offsets, real-frame subset, generator latents
+    batch: int = 16                     # clips per generator / network call
+
+    def __post_init__(self):
+        if self.num_clips < 2 or self.fid_frames < 2 or self.batch < 1:
+            raise ValueError("a protocol needs at least 2 clips and 2 frames, and a batch of at least 1")
+        if self.fid_real_frames is not None and self.fid_real_frames < 2:
+            raise ValueError("fid_real_frames must be at least 2 (or None for all frames)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Sizes per profile: "gpu" is the paper's protocol; the others are scaled down (and so not comparable to it).
+PROTOCOL_PRESETS = {
+    "smoke": Protocol(num_clips=8, fid_frames=64, fid_real_frames=64, batch=4),
+    "cpu": Protocol(num_clips=64, fid_frames=1024, fid_real_frames=2048, batch=8),
+    "gpu": Protocol(),
+}
+
+
+def protocol_for_profile(profile: str | None = None, **overrides) -> Protocol:
+    from ..profiles import get_profile
+
+    base = PROTOCOL_PRESETS[get_profile(profile).name]
+    return dataclasses.replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def metric_length(metric: str) -> int | None:
+    """Clip length of an FVD metric (``fvd16`` → 16), ``None`` for FID."""
+    if metric == "fid":
+        return None
+    if metric.startswith("fvd") and metric[3:].isdigit() and int(metric[3:]) >= 9:
+        return int(metric[3:])
+    raise ValueError(f"unknown metric {metric!r}: use fid or fvdN (N ≥ 9 frames, e.g. fvd16, fvd128)")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Where generated clips come from
+
+
+class ClipSource(TypingProtocol):
+    """Anything that makes ``n`` uint8 clips (n, T, 3, R, R) deterministically from a seed."""
+
+    resolution: int
+    description: str
+
+    def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
+        ...
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] → uint8, rounding like StyleGAN-V's metric code."""
+    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+class StaticImageClips:
+    """An image generator's samples held still for ``num_frames`` frames: the no-motion baseline."""
+
+    def __init__(self, G: torch.nn.Module, *, device: str | torch.device = "cpu", truncation_psi: float = 1.0):
+        self.G = G.eval().to(device)
+        self.device = torch.device(device)
+        self.resolution = int(G.img_resolution)
+        self.truncation_psi = truncation_psi
+        self.description = f"StyleGAN2 {self.resolution}² images held still (no motion)"
+        # FID of an image generator is over independent images (StyleGAN2-ADA's fid50k_full), not 16 copies
+        self.fid_frames_per_clip = 1
+
+    @torch.no_grad()
+    def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
+        gen = torch.Generator().manual_seed(seed)
+        for start in range(0, n, batch):
+            b = min(batch, n - start)
+            z = torch.randn(b, self.G.z_dim, generator=gen).to(self.device)
+            img = to_uint8(self.G(z, truncation_psi=self.truncation_psi, noise_mode="const")).cpu()
+            yield img.unsqueeze(1).expand(-1, num_frames, -1, -1, -1)
+
+
+class DatasetClips:
+    """Clips read from a folder of videos (generated ones, or a second real split), from frame 0 by default."""
+
+    def __init__(self, root, resolution: int, *, random_offset: bool = False):
+        from ..data.video import VideoFolder
+
+        self.folder = VideoFolder(root, resolution)
+        self.resolution = int(resolution)
+        self.random_offset = random_offset
+        self.description = f"videos in {root}"
+
+    def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
+        yield from real_clip_batches(self.folder, n, num_frames, seed=seed, batch=batch,
+                                     random_offset=self.random_offset, cycle=True)
+
+
+# Stage name of a snapshot → how to turn it into a ClipSource. Video stages register themselves here.
+CLIP_SOURCE_LOADERS: dict[str, Callable[..., ClipSource]] = {}
+
+
+def register_clip_source(stage: str, loader: Callable[..., ClipSource]) -> None:
+    CLIP_SOURCE_LOADERS[stage] = loader
+
+
+def _static_loader(path, *, device="cpu", **_):
+    from ..loading import load_generator
+
+    return StaticImageClips(load_generator(path, device=device), device=device)
+
+
+register_clip_source("stylegan2", _static_loader)
+
+
+def load_clip_source(path, *, device="cpu", **kwargs) -> ClipSource:
+    """A :class:`ClipSource` for a run folder or snapshot, chosen by the stage recorded in the snapshot."""
+    from ..loading import resolve_checkpoint
+    from ..train.checkpoint import read_snapshot_metadata
+
+    snapshot = resolve_checkpoint(path)
+    stage = read_snapshot_metadata(snapshot).get("stage", "?")
+    if stage not in CLIP_SOURCE_LOADERS:
+        raise ValueError(f"{snapshot}: a '{stage}' snapshot cannot generate videos for the metrics (stages that "
+                         f"can: {', '.join(sorted(CLIP_SOURCE_LOADERS))})")
+    return CLIP_SOURCE_LOADERS[stage](snapshot, device=device, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Real data
+
+
+def real_clip_batches(folder, n: int, num_frames: int, *, seed: int, batch: int, random_offset: bool = True,
+                      cycle: bool = False) -> Iterator[torch.Tensor]:
+    """Up to ``n`` clips of ``num_frames`` consecutive frames, one per long-enough video in dataset order.
+
+    ``random_offset``: each clip starts at a seeded random frame (StyleGAN-V for real data), else at frame 0.
+    ``cycle``: wrap around the videos (with new offsets) until ``n`` clips are made, instead of stopping.
+    """
+    eligible = [i for i, length in enumerate(folder.lengths) if length >= num_frames]
+    if not eligible:
+        raise ValueError(f"{folder.root}: no video has {num_frames} frames (longest: {max(folder.lengths)}); "
+                         f"use a shorter FVD (e.g. fvd16) or longer videos")
+    rng = np.random.default_rng([seed, num_frames])
+    total = n if cycle else min(n, len(eligible))
+    pending: list[torch.Tensor] = []
+    for k in range(total):
+        v = eligible[k % len(eligible)]
+        slack = folder.num_frames(v) - num_frames
+        start = int(rng.integers(0, slack + 1)) if random_offset and slack > 0 else 0
+        pending.append(folder.read_frames(v, range(start, start + num_frames)))
+        if len(pending) == batch or k == total - 1:
+            yield torch.stack(pending)
+            pending = []
+
+
+def real_frame_batches(folder, n: int | None, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
+    """``n`` frames drawn without replacement from all frames of the dataset (all of them when ``n`` is None)."""
+    total = folder.total_frames
+    if n is None or n >= total:
+        order = np.arange(total)
+    else:
+        order = np.sort(np.random.default_rng([seed, 1]).choice(total, size=n, replace=False))
+    offsets = np.cumsum([0] + folder.lengths)
+    for start in range(0, len(order), batch):
+        chunk = order[start: start + batch]
+        frames = []
+        for index in chunk:
+            v = int(np.searchsorted(offsets, index, side="right")) - 1
+            frames.append(folder.read_frames(v, [int(index - offsets[v])])[0])
+        yield torch.stack(frames)
+
+
+def dataset_fingerprint(root) -> str:
+    """sha256 over every file under ``root`` (relative name, size, mtime): changes when any file changes."""
+    root = Path(root).expanduser().resolve()
+    h = hashlib.sha256()
+    if root.is_file():
+        st = root.stat()
+        h.update(f"{root.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        return h.hexdigest()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            st = p.stat()
+            h.update(f"{p.relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def stats_dir() -> Path:
+    return cache_dir().parent / "stats"
+
+
+def real_stats_key(root, resolution: int, metric: str, protocol: Protocol) -> str:
+    fields = {"fid": {"fid_real_frames": protocol.fid_real_frames, "seed": protocol.seed}}.get(
+        metric, {"num_clips": protocol.num_clips, "seed": protocol.seed})
+    network = ASSETS["inception" if metric == "fid" else "i3d"].sha256
+    payload = json.dumps({"dataset": dataset_fingerprint(root), "resolution": int(resolution), "metric": metric,
+                          "protocol": fields, "network": network, "version": 1}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+def _extractor(metric: str, device):
+    if metric == "fid":
+        from .fid import inception
+
+        return inception(device)
+    from .fvd import i3d_features
+
+    return i3d_features(device)
+
+
+def _features(metric: str, network, batch: torch.Tensor) -> torch.Tensor:
+    if metric == "fid":
+        return network(batch)
+    from .fvd import clip_features
+
+    return clip_features(network, batch)
+
+
+def _dim(metric: str) -> int:
+    if metric == "fid":
+        from .fid import FEATURE_DIM
+    else:
+        from .i3d import FEATURE_DIM
+    return FEATURE_DIM
+
+
+def real_stats(root, resolution: int, metric: str, protocol: Protocol, *, device="cpu", cache: bool = True,
+               progress: bool = False) -> FeatureStats:
+    """Feature statistics of the real data for one metric, from the cache when it holds them."""
+    from ..data.video import VideoFolder
+
+    path = stats_dir() / f"{Path(root).name}-{resolution}-{metric}-{real_stats_key(root, resolution, metric, protocol)}.npz"
+    if cache and path.is_file():
+        try:
+            return FeatureStats.load(path)
+        except ValueError:
+            pass  # a damaged cache file is recomputed
+    folder = VideoFolder(root, resolution)
+    network = _extractor(metric, device)
+    length = metric_length(metric)
+    if length is None:
+        batches = real_frame_batches(folder, protocol.fid_real_frames, seed=protocol.seed, batch=protocol.batch)
+        total = min(protocol.fid_real_frames or folder.total_frames, folder.total_frames)
+    else:
+        batches = real_clip_batches(folder, protocol.num_clips, length, seed=protocol.seed, batch=protocol.batch)
+        total = min(protocol.num_clips, sum(n >= length for n in folder.lengths))
+    stats = FeatureStats(_dim(metric), meta={"root": str(root), "metric": metric, "protocol": protocol.to_dict()})
+    bar = _bar(progress, total, f"real {metric}")
+    for b in batches:
+        stats.update(_features(metric, network, b))
+        bar.update(len(b))
+    bar.close()
+    if cache:
+        stats.save(path)
+    return stats
+
+
+def _bar(enabled: bool, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="clip" if "fvd" in desc else "img", disable=not enabled,
+                leave=False)
+
+
+def fake_stats(source: ClipSource, metrics: Sequence[str], protocol: Protocol, *, device="cpu",
+               progress: bool = False) -> dict[str, FeatureStats]:
+    """Statistics of generated clips for several metrics from one pass over the generator.
+
+    The first ``num_clips`` clips are generated at the longest FVD length; FVD_N uses their first N frames and FID
+    their first 16 (or the source's ``fid_frames_per_clip``: 1 for a still image); if FID needs more frames,
+    further clips are generated from another seed.
+    """
+    lengths = sorted({metric_length(m) for m in metrics if m != "fid"})
+    nets = {m: _extractor(m, device) for m in metrics}
+    stats = {m: FeatureStats(_dim(m)) for m in metrics}
+    want_fid = "fid" in metrics
+    per_clip = int(getattr(source, "fid_frames_per_clip", FID_FRAMES_PER_CLIP))
+
+    def feed_fid(clips):
+        if want_fid and stats["fid"].count < protocol.fid_frames:
+            frames = clips[:, :per_clip].reshape(-1, *clips.shape[2:])
+            frames = frames[: protocol.fid_frames - stats["fid"].count]
+            stats["fid"].update(_features("fid", nets["fid"], frames))
+
+    if lengths:
+        bar = _bar(progress, protocol.num_clips, "generated clips")
+        for clips in source.clips(protocol.num_clips, max(lengths), seed=protocol.seed, batch=protocol.batch):
+            for m in metrics:
+                if m != "fid":
+                    stats[m].update(_features(m, nets[m], clips[:, : metric_length(m)].contiguous()))
+            feed_fid(clips)
+            bar.update(len(clips))
+        bar.close()
+    if want_fid and stats["fid"].count < protocol.fid_frames:
+        missing = protocol.fid_frames - stats["fid"].count
+        n_clips = -(-missing // per_clip)
+        bar = _bar(progress, missing, "generated frames (fid)")
+        for clips in source.clips(n_clips, per_clip, seed=protocol.seed + 1_000_003, batch=protocol.batch):
+            before = stats["fid"].count
+            feed_fid(clips)
+            bar.update(stats["fid"].count - before)
+        bar.close()
+    return stats
+
+
+def evaluate(source: ClipSource, data_root, metrics: Sequence[str] = METRICS, protocol: Protocol | None = None, *,
+             device="cpu", cache: bool = True, progress: bool = False) -> dict:
+    """FID / FVD_N of generated clips against a real dataset under ``protocol``; a JSON-ready dict."""
+    protocol = protocol or Protocol()
+    metrics = list(dict.fromkeys(metrics))
+    for m in metrics:
+        metric_length(m)
+    t0 = time.perf_counter()
+    reals = {m: real_stats(data_root, source.resolution, m, protocol, device=device, cache=cache, progress=progress)
+             for m in metrics}
+    fakes = fake_stats(source, metrics, protocol, device=device, progress=progress)
+    results = {m: frechet_distance_from_stats(reals[m], fakes[m]) for m in metrics}
+    return {
+        "metrics": results,
+        "counts": {m: {"real": reals[m].count, "fake": fakes[m].count} for m in metrics},
+        "protocol": protocol.to_dict(),
+        "comparable_to_paper": protocol == Protocol(),
+        "data": str(data_root),
+        "generator": source.description,
+        "resolution": source.resolution,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+
+
+def append_results(run_dir, record: dict) -> Path:
+    """Append one JSON line to ``run_dir/metrics.jsonl`` (created if needed)."""
+    path = Path(run_dir) / "metrics.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+__all__ = ["ClipSource", "DatasetClips", "METRICS", "PROTOCOL_PRESETS", "Protocol", "StaticImageClips",
+           "append_results", "dataset_fingerprint", "evaluate", "fake_stats", "load_clip_source",
+           "metric_length", "protocol_for_profile", "real_stats", "register_clip_source", "to_uint8"]

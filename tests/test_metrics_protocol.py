@@ -1,0 +1,161 @@
+"""StyleGAN-V's protocol: real clips and frames, cached real statistics, FID/FVD end to end, the CLI."""
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from styleinv_lib.cli import main
+from styleinv_lib.data import export_synthfaces
+from styleinv_lib.data.video import VideoFolder, write_video_frames
+from styleinv_lib.metrics import protocol as P
+from styleinv_lib.metrics.protocol import (
+    DatasetClips, Protocol, StaticImageClips, evaluate, metric_length, real_clip_batches, real_frame_batches,
+    real_stats,
+)
+
+COMMITTED_G = os.path.join(os.path.dirname(__file__), "..", "checkpoints", "stylegan2_synthfaces32_cpu.safetensors")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLEINV_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def uneven(tmp_path_factory):
+    """Three videos of 5, 20 and 12 frames whose pixels encode (video, frame)."""
+    root = tmp_path_factory.mktemp("uneven")
+    for v, n in enumerate((5, 20, 12)):
+        frames = np.zeros((n, 8, 8, 3), np.uint8)
+        frames[..., 0] = v * 50
+        frames[..., 1] = np.arange(n)[:, None, None]
+        write_video_frames(frames, root / f"video{v}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def faces16(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces") / "synthfaces"
+    export_synthfaces(root, num_videos=16, num_frames=18, resolution=32, seed=0, progress=False)
+    return root
+
+
+def test_real_clips_skip_short_videos_and_stay_in_range(uneven):
+    folder = VideoFolder(uneven, 8)
+    clips = torch.cat(list(real_clip_batches(folder, 10, 10, seed=0, batch=4)))
+    assert clips.shape == (2, 10, 3, 8, 8)  # only the 20- and 12-frame videos are long enough
+    videos = clips[:, 0, 0, 0, 0].tolist()
+    assert videos == [50, 100]
+    for clip in clips:
+        t = clip[:, 1, 0, 0]
+        assert torch.equal(t - t[0], torch.arange(10, dtype=torch.uint8)), "clips are consecutive frames"
+    again = torch.cat(list(real_clip_batches(folder, 10, 10, seed=0, batch=4)))
+    assert torch.equal(clips, again)
+    starts = {int(c[0, 1, 0, 0]) for s in range(8) for c in torch.cat(list(real_clip_batches(folder, 10, 10, seed=s,
+                                                                                              batch=4)))[:1]}
+    assert len(starts) > 1, "real clips start at random offsets"
+    first = torch.cat(list(real_clip_batches(folder, 5, 10, seed=0, batch=4, random_offset=False, cycle=True)))
+    assert first.shape[0] == 5 and (first[:, 0, 1, 0, 0] == 0).all()
+    with pytest.raises(ValueError, match="no video has 30 frames"):
+        next(real_clip_batches(folder, 2, 30, seed=0, batch=2))
+
+
+def test_real_frames_subset_is_seeded_and_covers_all(uneven):
+    folder = VideoFolder(uneven, 8)
+    every = torch.cat(list(real_frame_batches(folder, None, seed=0, batch=7)))
+    assert every.shape[0] == 37
+    sub = torch.cat(list(real_frame_batches(folder, 9, seed=3, batch=4)))
+    assert sub.shape[0] == 9 and torch.equal(sub, torch.cat(list(real_frame_batches(folder, 9, seed=3, batch=4))))
+    pairs = {(int(x[0, 0, 0]), int(x[1, 0, 0])) for x in sub}
+    assert len(pairs) == 9, "frames are drawn without replacement"
+
+
+def test_metric_names():
+    assert metric_length("fid") is None and metric_length("fvd16") == 16 and metric_length("fvd128") == 128
+    for bad in ("fvd", "fvd4", "kid", "fvdx"):
+        with pytest.raises(ValueError, match="unknown metric"):
+            metric_length(bad)
+
+
+def test_real_statistics_are_cached_and_invalidated_when_the_data_changes(uneven, tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    import shutil
+
+    shutil.copytree(uneven, root)
+    calls = []
+    real_extractor = P._extractor
+
+    def counting(metric, device):
+        calls.append(metric)
+        return real_extractor(metric, device)
+
+    monkeypatch.setattr(P, "_extractor", counting)
+    proto = Protocol(num_clips=2, fid_frames=4, fid_real_frames=6, batch=3)
+    a = real_stats(root, 16, "fid", proto)
+    b = real_stats(root, 16, "fid", proto)
+    assert calls == ["fid"] and np.array_equal(a.mean, b.mean) and a.count == 6
+    real_stats(root, 32, "fid", proto)                                # another resolution: another entry
+    real_stats(root, 16, "fid", Protocol(num_clips=2, fid_frames=4, fid_real_frames=8, batch=3))  # another size
+    assert calls == ["fid"] * 3
+    frame = sorted((root / "video1").iterdir())[0]
+    from PIL import Image
+
+    Image.fromarray(np.full((8, 8, 3), 255, np.uint8)).save(frame)    # the dataset changes
+    c = real_stats(root, 16, "fid", proto)
+    assert calls == ["fid"] * 4 and c.count == 6
+    assert len(list(P.stats_dir().glob("*.npz"))) == 4
+
+
+@pytest.fixture(scope="module")
+def committed_source():
+    from styleinv_lib.loading import load_generator
+
+    return StaticImageClips(load_generator(COMMITTED_G))
+
+
+def test_protocol_end_to_end_on_16_clips(faces16, tmp_path_factory, committed_source):
+    """FID + FVD16 of a 16-clip run: a second real split is closer to the data than still GAN images."""
+    other = tmp_path_factory.mktemp("other") / "split"
+    export_synthfaces(other, num_videos=16, num_frames=16, resolution=32, seed=1, progress=False)
+    proto = Protocol(num_clips=16, fid_frames=64, fid_real_frames=96, batch=8)
+    still = evaluate(committed_source, faces16, ["fid", "fvd16"], proto)
+    real = evaluate(DatasetClips(other, 32), faces16, ["fid", "fvd16"], proto)
+    for record in (still, real):
+        assert record["counts"]["fvd16"] == {"real": 16, "fake": 16}
+        assert record["counts"]["fid"] == {"real": 96, "fake": 64}
+        assert record["comparable_to_paper"] is False
+        assert all(np.isfinite(v) and v > 0 for v in record["metrics"].values())
+    assert real["metrics"]["fvd16"] < still["metrics"]["fvd16"], (real, still)
+    assert real["metrics"]["fid"] < still["metrics"]["fid"], (real, still)
+    json.dumps(still)  # the record is JSON-ready
+
+
+def test_static_clips_are_still_and_seeded(committed_source):
+    clips = torch.cat(list(committed_source.clips(3, 4, seed=5, batch=2)))
+    assert clips.shape == (3, 4, 3, 32, 32) and clips.dtype == torch.uint8
+    assert torch.equal(clips[:, 0], clips[:, 3])
+    assert torch.equal(clips, torch.cat(list(committed_source.clips(3, 4, seed=5, batch=3))))
+    assert not torch.equal(clips[0, 0], clips[1, 0])
+
+
+def test_cli_real_vs_real_appends_json(faces16, tmp_path, capsys):
+    out = tmp_path / "report"
+    code = main(["metrics", "--fake-data", str(faces16), "--data", str(faces16), "--resolution", "32",
+                 "--metrics", "fid", "--fid-frames", "24", "--fid-real-frames", "24", "--num-clips", "4",
+                 "--profile", "smoke", "--out", str(out), "--quiet"])
+    assert code == 0
+    record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["metrics"]["fid"] >= 0 and record["protocol"]["fid_frames"] == 24
+    assert main(["metrics", "--fake-data", str(faces16), "--data", str(faces16), "--quiet"]) == 2
+    assert "--resolution" in capsys.readouterr().err
+    assert main(["metrics", "--generator", str(tmp_path / "nothing"), "--data", str(faces16), "--quiet"]) != 0
+
+
+def test_cli_refuses_a_stage_that_makes_no_videos(faces16, tmp_path, capsys):
+    from styleinv_lib.train.checkpoint import save_snapshot
+
+    snap = save_snapshot(tmp_path / "enc.safetensors", stage="encoder", config={}, modules={"E": torch.nn.Linear(2, 2)})
+    assert main(["metrics", "--generator", str(snap), "--data", str(faces16), "--quiet"]) == 2
+    assert "'encoder' snapshot cannot generate videos" in capsys.readouterr().err
