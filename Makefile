@@ -1,6 +1,6 @@
 # StyleInV, the book — the two commands of the README, and the steps they are made of.
 #   make all PROFILE=cpu   the main job: venv + install, render the embedded datasets, train the pipeline stages
-#                          that exist (StyleGAN2 so far), build the book into _build/html
+#                          that exist (StyleGAN2, inversion encoder, StyleInV), build the book into _build/html
 #   make test              every test: install, pytest on tests/ and on every notebook (nbval, smoke profile),
 #                          including a full book build with warnings as errors
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
@@ -11,9 +11,9 @@ TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: all test install data stylegan2 book clean
+.PHONY: all test install data stylegan2 encoder styleinv book clean
 
-all: install data stylegan2 book
+all: install data stylegan2 encoder styleinv book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
 
 test: install
@@ -36,6 +36,20 @@ data: install
 stylegan2: data
 	$(BIN)/styleinv train-stylegan2 --data data/synthfaces --out runs/stylegan2-$(PROFILE) --profile $(PROFILE) \
 		--resume auto
+
+# Stage 2: the inversion encoder of Eq. 1, trained against the committed StyleGAN2 checkpoint (resumes a run left in
+# runs/; about 20 min with PROFILE=cpu); GENERATOR=runs/stylegan2-$(PROFILE) uses the generator trained above instead
+GENERATOR ?= checkpoints/stylegan2_synthfaces32_cpu.safetensors
+encoder: data
+	$(BIN)/styleinv train-encoder --generator $(GENERATOR) --data data/synthfaces --out runs/encoder-$(PROFILE) \
+		--profile $(PROFILE) --resume auto
+
+# Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/);
+# ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
+ENCODER ?= checkpoints/encoder_synthfaces32_cpu.safetensors
+styleinv: data
+	$(BIN)/styleinv train-styleinv --generator $(GENERATOR) --encoder $(ENCODER) --data data/synthfaces \
+		--out runs/styleinv-$(PROFILE) --profile $(PROFILE) --resume auto
 
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going

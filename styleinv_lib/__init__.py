@@ -9,16 +9,25 @@ The names a user needs are importable from here::
     import styleinv_lib as sil
     frames = sil.SynthFaces(resolution=64).render(0)      # uint8 (T, 64, 64, 3)
     ds = sil.VideoFolder("data/synthfaces", resolution=64, mode="clips")
+    G = sil.load_generator("checkpoints/stylegan2_synthfaces32_cpu.safetensors")
+    E = sil.load_encoder("checkpoints/encoder_synthfaces32_cpu.safetensors")
+    result = sil.invert(images, G, encoder=E, method="hybrid")   # Eq. 1, refined by a few optimisation steps
+    gen = sil.load_video_generator("checkpoints/styleinv_synthfaces32_cpu.safetensors",
+                                   generator="checkpoints/stylegan2_synthfaces32_cpu.safetensors")
+    video = gen.video(gen.w0_from_seeds([0, 1]), num_frames=128)   # (2, 128, 3, 32, 32) in [-1, 1]
 """
 from .data import (
     SparseClipSampler, StyleImages, SynthFaces, SynthSky, VideoDataError, VideoFolder, inspect_dataset,
 )
 from ._version import __version__
+from .generate import VideoGenerator, generate_video, load_video_generator
+from .inversion import invert
+from .loading import load_encoder, load_generator
 from .profiles import PROFILES, Profile, get_profile
 from . import data, viz
 
 __all__ = [
-    "PROFILES", "Profile", "SparseClipSampler", "data", "viz", "StyleImages", "SynthFaces", "SynthSky",
-    "VideoDataError",
-    "VideoFolder", "__version__", "get_profile", "inspect_dataset",
+    "PROFILES", "Profile", "SparseClipSampler", "StyleImages", "SynthFaces", "SynthSky", "VideoDataError",
+    "VideoFolder", "VideoGenerator", "__version__", "data", "generate_video", "get_profile", "inspect_dataset",
+    "invert", "load_encoder", "load_generator", "load_video_generator", "viz",
 ]

@@ -1,8 +1,9 @@
 """The ``styleinv`` command: a thin layer over the library's functions.
 
 Groups arrive with the stages: ``styleinv data ...`` (render, inspect), ``train-stylegan2``, ``generate-images``,
-``metrics`` (FID/FVD with the real networks), ``assets`` (where those networks come from)
-and ``styleinv profiles``.
+``metrics`` (FID/FVD with the real networks), ``assets`` (where those networks come from),
+``train-probe`` (the SynthFaces ground-truth probe), ``train-encoder`` / ``invert`` (the inversion encoder of
+Eq. 1) and ``styleinv profiles``.
 Every error a user can cause (a missing folder, a bad video, a folder holding another render) is printed as one
 line naming the file and the problem, with exit status 2.
 """
@@ -67,6 +68,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    p = sub.add_parser("train-encoder", help="train the inversion encoder E of Eq. 1 against a frozen StyleGAN2 "
+                                             "(stage 2)")
+    p.add_argument("--generator", required=True, type=Path, help="the stylegan2 run folder or .safetensors file")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (frames per video, video files, zip)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (snapshots, config.json, tb/)")
+    p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
+    p.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
+    p.add_argument("--batch", type=int, default=None, help="global batch size (half real frames, half G's images)")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the profile's)")
+    p.add_argument("--id-weight", type=float, default=None,
+                   help="weight of the SynthFaces-probe identity loss (0: off, no probe file needed)")
+    p.add_argument("--probe", type=Path, default=None,
+                   help="SynthFaces probe file (default: the one shipped with the package)")
+    p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"])
+    p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out), 'none', or a snapshot file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("invert", help="invert images into W with a trained encoder and/or optimisation")
+    p.add_argument("--generator", required=True, type=Path, help="the stylegan2 run folder or .safetensors file")
+    p.add_argument("--encoder", type=Path, default=None, help="the encoder run or file (methods encoder, hybrid)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--images", type=Path, help="a folder of image files (png/jpg/webp)")
+    src.add_argument("--data", type=Path, help="a video dataset folder: its first --num frames")
+    p.add_argument("--num", type=int, default=16, help="how many images/frames to invert (default 16)")
+    p.add_argument("--method", default="encoder", choices=["encoder", "optimise", "hybrid"])
+    p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 200 optimise, 50 hybrid)")
+    p.add_argument("--out", required=True, type=Path, help="output folder: latents.pt, pairs.png, summary.json")
+
     p = sub.add_parser("metrics", help="FID / FVD16 / FVD128 of a generator under StyleGAN-V's protocol")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--generator", type=Path, help="a run folder or snapshot (stylegan2: images held still)")
@@ -97,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0-15", help="e.g. 0-15 or 1,5,9 (default 0-15)")
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
     p.add_argument("--out", required=True, type=Path, help="output folder: one png per seed and grid.png")
+
+    from .metrics.probe import add_probe_cli
+
+    add_probe_cli(sub)
+    from .cli_video import add_video_cli
+
+    add_video_cli(sub)
 
     sub.add_parser("profiles", help="list the size presets")
     return parser
@@ -147,6 +186,72 @@ def _train_stylegan2(args, argv) -> int:
     result = train_stylegan2(cfg, args.out, resume=args.resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
     print(f"{state} at {result.kimg:.1f} kimg; snapshots in {args.out} (resume with --resume auto)")
+    return 0
+
+
+def _train_encoder(args) -> int:
+    from .train.inversion import config_for_profile, train_encoder
+
+    if not args.data.exists():
+        raise FileNotFoundError(f"{args.data}: data folder not found (render one with `styleinv data synthfaces`)")
+    if not args.generator.exists():
+        raise FileNotFoundError(f"{args.generator}: generator checkpoint not found")
+    cfg = config_for_profile(args.profile, data=str(args.data), generator=str(args.generator),
+                             total_kimg=args.kimg, batch=args.batch, lr=args.lr, id_weight=args.id_weight,
+                             probe=None if args.probe is None else str(args.probe),
+                             snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
+                             precision=args.precision)
+    resume = None if args.resume in (None, "none") else args.resume
+    result = train_encoder(cfg, args.out, resume=resume, progress=not args.quiet)
+    state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
+    print(f"{state} at {result.kimg:.1f} kimg; snapshots in {args.out} (resume with --resume auto)")
+    metrics = args.out / "metrics.jsonl"
+    if metrics.exists() and metrics.read_text().strip():
+        print("held-out evaluation:", metrics.read_text().strip().splitlines()[-1])
+    return 0
+
+
+def _invert(args) -> int:
+    import json
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .inversion import invert
+    from .loading import load_encoder, load_generator
+    from .metrics.lpips import LPIPS
+    from .viz.video import frame_grid
+
+    if args.method in ("encoder", "hybrid") and args.encoder is None:
+        raise ValueError(f"--method {args.method} needs --encoder (an encoder run folder or file)")
+    G = load_generator(args.generator)
+    E = load_encoder(args.encoder, resolution=G.img_resolution) if args.encoder is not None else None
+    r = G.img_resolution
+    if args.data is not None:
+        from .data.video import VideoFolder
+
+        ds = VideoFolder(args.data, r, mode="frames")
+        x = torch.stack([ds[i]["image"] for i in range(min(args.num, len(ds)))])
+    else:
+        if not args.images.is_dir():
+            raise FileNotFoundError(f"{args.images}: image folder not found")
+        files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+        if not files:
+            raise ValueError(f"{args.images}: holds no png/jpg/webp image")
+        arrays = [np.asarray(Image.open(f).convert("RGB").resize((r, r), Image.LANCZOS)) for f in files[:args.num]]
+        x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+    lpips = LPIPS("alex")
+    result = invert(x, G, encoder=E, method=args.method, steps=args.steps, lpips_model=lpips)
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save({"w": result.w.cpu(), "method": args.method}, args.out / "latents.pt")
+    target = x.float() / 127.5 - 1
+    pairs = torch.stack([target, result.images.clamp(-1, 1).cpu()], dim=1).flatten(0, 1)
+    arr = ((pairs.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
+    Image.fromarray(frame_grid(arr, nrow=8)).save(args.out / "pairs.png")
+    summary = {"method": args.method, "images": int(x.shape[0]), **result.summary(target, lpips)}
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
     return 0
 
 
@@ -245,8 +350,15 @@ def _check_size(args) -> None:
 
 
 def run(args, argv=()) -> int:
+    if getattr(args, "handler", None) is not None:
+        args.argv = list(argv)
+        return args.handler(args)
     if args.command == "train-stylegan2":
         return _train_stylegan2(args, list(argv))
+    if args.command == "train-encoder":
+        return _train_encoder(args)
+    if args.command == "invert":
+        return _invert(args)
     if args.command == "generate-images":
         return _generate_images(args)
     if args.command == "metrics":

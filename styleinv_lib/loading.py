@@ -52,3 +52,90 @@ def export_generator(run, out, *, which: str = "G_ema") -> Path:
               "training": {k: v for k, v in snap.config.items() if k not in ("generator", "discriminator")},
               "step": snap.step}
     return save_snapshot(Path(out), stage="stylegan2", config=config, modules={which: G})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The inversion encoder (stage 2, Eq. 1)
+
+def _encoder_from(snap: Snapshot):
+    from .nn.encoder import InversionEncoder
+
+    cfg = snap.config.get("encoder")
+    if cfg is None:
+        raise CheckpointError(f"{snap.path}: this snapshot carries no encoder config")
+    E = InversionEncoder(**cfg)
+    E.load_state_dict(snap.modules_state("E"))
+    E.info = {"path": str(snap.path), "generator": snap.config.get("generator", ""),
+              "generator_config": snap.config.get("generator_config"),
+              "step": snap.step or int(snap.config.get("step", 0))}   # an exported file keeps the run's step
+    return E.eval().requires_grad_(False)
+
+
+def load_encoder(path, *, device="cpu", resolution: int | None = None):
+    """The inversion encoder E of an ``encoder`` run or exported file, in eval mode, with w̄ inside
+    (``E(x)`` is a w in W of the generator it was trained for; ``E.info["generator"]`` is that generator's path
+    as given for training, ``E.info["generator_config"]`` its architecture).
+
+    ``resolution``, when given, is checked against the encoder's input size.
+    """
+    snap = load_snapshot(resolve_checkpoint(path), expected_stage="encoder")
+    E = _encoder_from(snap)
+    if resolution is not None and E.resolution != resolution:
+        raise CheckpointError(f"{snap.path}: the encoder takes {E.resolution}x{E.resolution} images, "
+                              f"expected {resolution}x{resolution}")
+    return E.to(device)
+
+
+def export_encoder(run, out) -> Path:
+    """Write only the encoder of a run (no optimiser state) into one file that :func:`load_encoder` reads."""
+    snap = load_snapshot(resolve_checkpoint(run), expected_stage="encoder")
+    E = _encoder_from(snap)
+    training = {k: v for k, v in snap.config.items() if k not in ("encoder", "generator_config", "stage")}
+    config = {"stage": "encoder", "exported_from": str(snap.path), "exported_by": __version__,
+              "encoder": snap.config["encoder"], "generator": snap.config.get("generator", ""),
+              "generator_config": snap.config.get("generator_config"), "training": training, "step": snap.step}
+    return save_snapshot(Path(out), stage="encoder", config=config, modules={"E": E}, rng={})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The committed checkpoints, from a checkout or (Colab, a pip install) from the book's repository
+
+#: The book's repository (must equal ``repository.url`` in ``_config.yml``; a test checks it).
+REPOSITORY = "https://github.com/styleinv-book/styleinv-book"
+#: Environment variable overriding where :func:`checkpoint_path` downloads from (a URL ending in ``/``).
+CHECKPOINT_URL_ENV = "STYLEINV_CHECKPOINT_URL"
+
+
+def checkpoint_path(name: str, *, download: bool = True) -> Path:
+    """``checkpoints/<name>``: the file of this checkout when the package runs from one, else a copy downloaded once
+    into ``$STYLEINV_CACHE/checkpoints`` (default ``~/.cache/styleinv``) from the repository's ``checkpoints/``
+    folder (``$STYLEINV_CHECKPOINT_URL`` overrides the address).  The download is written atomically and checked
+    to be a readable snapshot; ``download=False`` raises ``FileNotFoundError`` instead."""
+    import os
+    import urllib.request
+
+    if Path(name).name != name:
+        raise ValueError(f"checkpoint names are plain file names, got {name!r}")
+    local = Path(__file__).resolve().parents[1] / "checkpoints" / name
+    if local.is_file():
+        return local
+    cache = Path(os.environ.get("STYLEINV_CACHE", Path.home() / ".cache" / "styleinv")).expanduser() / "checkpoints"
+    cached = cache / name
+    if cached.is_file():
+        return cached
+    base = os.environ.get(CHECKPOINT_URL_ENV, f"{REPOSITORY}/raw/main/checkpoints/")
+    if not download:
+        raise FileNotFoundError(f"checkpoint {name} is neither in {local.parent} nor in {cache}")
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = cache / f".{name}.{os.getpid()}.part"
+    try:
+        urllib.request.urlretrieve(base + name, tmp)
+        from .train.checkpoint import read_snapshot_metadata
+
+        read_snapshot_metadata(tmp)            # refuse an HTML error page or a truncated file
+        os.replace(tmp, cached)
+    except Exception as err:
+        tmp.unlink(missing_ok=True)
+        raise FileNotFoundError(f"checkpoint {name}: not in {local.parent}, and downloading {base + name} failed "
+                                f"({err})") from err
+    return cached

@@ -1,5 +1,4 @@
 """Art-style image sets: every style is a different picture of the same subject, with its own look."""
-import numpy as np
 import pytest
 import torch
 

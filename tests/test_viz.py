@@ -277,3 +277,21 @@ def test_drop_redundant_plotly_json_keeps_html_and_lone_json():
     assert set(second["data"]) == {plots.PLOTLY_MIMETYPE}      # left alone: MyST-NB's warning is a real one
     plain = json.dumps({"cells": [], "metadata": {}})
     assert plots.drop_redundant_plotly_json(plain) is plain   # untouched when there is nothing to drop
+
+
+def test_hover_images_html_carries_every_thumbnail_and_the_hover_handler():
+    import json as _json
+    import re as _re
+
+    import plotly.graph_objects as go
+
+    from styleinv_lib.viz.plots import hover_images_html
+
+    images = np.zeros((3, 8, 8, 3), dtype=np.uint8)
+    images[1] = 255
+    fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[0, 1, 0], mode="markers", customdata=[0, 1, 2]))
+    html = hover_images_html(fig, images, ["a", "b", "c"])
+    thumbs = _json.loads(_re.search(r"var thumbs = (\[.*?\]);", html).group(1))
+    assert len(thumbs) == 3 and thumbs[0] != thumbs[1]
+    assert "plotly_hover" in html and 'var captions = ["a", "b", "c"]' in html
+    assert "cdn.plot.ly" not in html                      # offline outside Colab

@@ -12,14 +12,12 @@ faces, by compositing the layers of :func:`~styleinv_lib.data.synthetic.face_lay
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .raster import Layer, color_tensor, composite_photo, coverage, hsv_to_rgb, over, pixel_grid, to_uint8
+from .raster import Layer, color_tensor, composite_photo, coverage, over, pixel_grid, to_uint8
 from .synthetic import FaceMotion, face_layers, sample_identity
 
 Tensor = torch.Tensor

@@ -17,18 +17,15 @@ not only integer frames.  Everything is vectorised over frames and pixels (:mod:
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from .raster import (
     Layer, color_tensor, composite_photo, coverage, hsv_to_rgb, per_frame, pixel_grid, rotate, sd_box, sd_circle,
-    sd_ellipse, sd_intersect, sd_ring, sd_segment, sd_subtract, sd_union, smoothstep, to_uint8,
+    sd_ellipse, sd_intersect, sd_ring, sd_segment, sd_union, smoothstep, to_uint8,
 )
 
 Tensor = torch.Tensor

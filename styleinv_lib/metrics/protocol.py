@@ -158,6 +158,15 @@ def _static_loader(path, *, device="cpu", **_):
 register_clip_source("stylegan2", _static_loader)
 
 
+def _styleinv_loader(path, *, device="cpu", generator=None, **_):
+    from ..generate import load_video_generator
+
+    return load_video_generator(path, generator=generator, device=device).clip_source()
+
+
+register_clip_source("styleinv", _styleinv_loader)
+
+
 def load_clip_source(path, *, device="cpu", **kwargs) -> ClipSource:
     """A :class:`ClipSource` for a run folder or snapshot, chosen by the stage recorded in the snapshot."""
     from ..loading import resolve_checkpoint

@@ -54,8 +54,9 @@ from .checkpoint import (
 from .distributed import DistributedContext
 
 __all__ = [
-    "PrecisionPolicy", "StageState", "TrainLoop", "TrainResult", "TrainingDiverged", "ema_beta", "make_grid",
-    "pick_device", "precision_policy", "seed_everything", "update_ema",
+    "PrecisionPolicy", "StageState", "TrainLoop", "TrainResult", "TrainingDiverged", "apply_gradients",
+    "dataclass_from_dict", "ema_beta", "make_grid", "pick_device", "precision_policy", "save_sample_grid",
+    "seed_everything", "update_ema",
 ]
 
 
@@ -235,6 +236,49 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> to
         y, x = pad + r * (h + pad), pad + col * (w + pad)
         grid[:, y:y + h, x:x + w] = images[i]
     return grid
+
+
+def save_sample_grid(grid: torch.Tensor, folder: Path | None, kimg: float) -> Path | None:
+    """Save a ``3×H×W`` grid in [0, 1] as ``folder/kimg{kimg:07.1f}.png`` (nothing when ``folder`` is None)."""
+    if folder is None:
+        return None
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arr = (grid.clamp(0, 1).permute(1, 2, 0) * 255).round().to(torch.uint8).cpu().numpy()
+    path = folder / f"kimg{kimg:07.1f}.png"
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def apply_gradients(loss: torch.Tensor, opt: torch.optim.Optimizer, params: list, dist: DistributedContext | None = None,
+                    scaler: "torch.amp.GradScaler | None" = None) -> None:
+    """One optimiser step on ``loss``: zero the gradients, back-propagate (through the AMP ``scaler`` if any),
+    average them over the processes, replace stray NaN/Inf gradients (as StyleGAN2-ADA does, so one bad batch
+    cannot poison the weights), then step."""
+    opt.zero_grad(set_to_none=True)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if dist is not None and dist.is_distributed:
+        dist.all_reduce_gradients(params)
+    for p in params:
+        if p.grad is not None:
+            torch.nan_to_num_(p.grad, nan=0.0, posinf=1e5, neginf=-1e5)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+
+
+def dataclass_from_dict(cls, values: Mapping[str, Any], what: str):
+    """``cls(**values)`` for a config dataclass, refusing unknown keys with a message naming them."""
+    from dataclasses import fields
+
+    unknown = set(values) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {what} settings: {', '.join(sorted(unknown))}")
+    return cls(**values)
 
 
 def _to_floats(values: list) -> list[float]:

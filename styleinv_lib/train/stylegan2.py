@@ -14,7 +14,7 @@ Everything around the step (resume, snapshots, logging, signals, several process
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -25,8 +25,10 @@ from ..profiles import get_profile
 from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
 from .checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream
-from .loop import StageState, TrainLoop, TrainResult, ema_beta, make_grid, pick_device, precision_policy, \
-    seed_everything, update_ema
+from .loop import (
+    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,
+    precision_policy, save_sample_grid, seed_everything, update_ema,
+)
 from .losses import (
     PathLengthRegularizer, adjusted_adam_params, d_logistic_loss, default_r1_gamma, g_nonsaturating_loss, r1_penalty,
 )
@@ -97,11 +99,7 @@ class StyleGAN2Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "StyleGAN2Config":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown StyleGAN2 settings: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "StyleGAN2")
 
 
 #: Per-profile defaults.  ``smoke`` checks that everything runs (seconds); ``cpu`` gives recognisable SynthFaces at
@@ -197,21 +195,7 @@ class StyleGAN2Stage:
         return synth(ws), ws
 
     def _backward_step(self, name: str, loss: torch.Tensor, opt, params) -> None:
-        opt.zero_grad(set_to_none=True)
-        if self.scalers is not None:
-            self.scalers[name].scale(loss).backward()
-        else:
-            loss.backward()
-        if self.dist.is_distributed:
-            self.dist.all_reduce_gradients(params)
-        for p in params:  # as StyleGAN2-ADA: a stray NaN/Inf gradient must not poison the weights
-            if p.grad is not None:
-                torch.nan_to_num_(p.grad, nan=0.0, posinf=1e5, neginf=-1e5)
-        if self.scalers is not None:
-            self.scalers[name].step(opt)
-            self.scalers[name].update()
-        else:
-            opt.step()
+        apply_gradients(loss, opt, params, self.dist, self.scalers[name] if self.scalers is not None else None)
 
     def step(self, step: int) -> dict[str, float]:
         cfg = self.cfg
@@ -294,13 +278,7 @@ class StyleGAN2Stage:
         """A grid of G_ema's images for 16 fixed z; also saved as ``samples/kimg{kimg:07.1f}.png`` in the run."""
         img = self.G_ema(self.sample_z, noise_mode="const")
         grid = make_grid((img.float().cpu() + 1) / 2, nrow=8)
-        if self.sample_dir is not None:
-            from PIL import Image
-
-            self.sample_dir.mkdir(parents=True, exist_ok=True)
-            kimg = (self.last_step + 1) * self.cfg.batch / 1000
-            arr = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()
-            Image.fromarray(arr).save(self.sample_dir / f"kimg{kimg:07.1f}.png")
+        save_sample_grid(grid, self.sample_dir, (self.last_step + 1) * self.cfg.batch / 1000)
         return grid
 
     def evaluate(self) -> dict[str, float]:

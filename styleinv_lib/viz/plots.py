@@ -39,10 +39,14 @@ Notebook 6 interface, call ``plotly.io.renderers.default = "notebook"`` yourself
 """
 from __future__ import annotations
 
+import base64
+import io
+import json
 import math
 import re
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -267,3 +271,79 @@ def show_image_grid(images: Any, nrow: int | None = None, titles: Sequence[str] 
 
     image_grid_figure(images, nrow, titles, title=title, size=size)
     plt.show()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A scatter whose points show their image on hover (t-SNE of inverted frames, chapter 4)
+
+def webp_base64(frame) -> str:
+    """One uint8 R x R x 3 frame as a base64 WebP (a few hundred bytes at 32x32)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(frame)).save(buf, "WEBP", quality=90)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def hover_images_html(fig, images, captions, height: int = 560, image_px: int = 128) -> str:
+    """HTML for plotly `fig` with the image of the hovered point beside it (see :func:`show_with_hover_images`).
+
+    Each point's ``customdata`` must be its index into ``images`` / ``captions`` (or a list starting with it).  The
+    widget draws the figure with the page's plotly.js (the book ships it; in Colab it is loaded from plotly's CDN)
+    and swaps the ``<img>`` on ``plotly_hover``.
+    """
+    div = "sil-hover-" + uuid.uuid4().hex[:10]
+    thumbs = [webp_base64(f) for f in images]
+    loader = ""
+    if "google.colab" in sys.modules:                  # Colab's output frames have no plotly.js of their own
+        from plotly.offline import get_plotlyjs_version
+        loader = f'<script src="https://cdn.plot.ly/plotly-{get_plotlyjs_version()}.min.js"></script>'
+    html = f"""{loader}
+<div style="display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start">
+  <div id="{div}" class="plotly-graph-div" style="flex:1 1 520px;min-width:320px;height:{height}px">
+    <p class="sil-plotly-placeholder" style="color:#888;font-size:small">interactive plotly figure, waiting for
+    plotly.js (the book's pages load it)</p></div>
+  <figure style="margin:8px 0;width:{image_px + 10}px;text-align:center;font-size:12px">
+    <img id="{div}-img" alt="the hovered frame" width="{image_px}" height="{image_px}"
+         style="image-rendering:pixelated;border:1px solid #bbb" src="data:image/webp;base64,{thumbs[0]}">
+    <figcaption id="{div}-cap">hover over a point to see its frame</figcaption>
+  </figure>
+</div>
+<script type="text/javascript">
+(function () {{
+  var fig = {fig.to_json()};
+  var thumbs = {json.dumps(thumbs)};
+  var captions = {json.dumps(list(captions))};
+  function draw() {{
+    var gd = document.getElementById("{div}");
+    if (!gd || !window.Plotly || gd.getAttribute("data-drawn")) {{ return; }}
+    gd.setAttribute("data-drawn", "1");
+    var note = gd.querySelector(".sil-plotly-placeholder"); if (note) {{ note.remove(); }}
+    var img = document.getElementById("{div}-img"), cap = document.getElementById("{div}-cap");
+    window.Plotly.newPlot(gd, fig.data, fig.layout, {{responsive: true, displaylogo: false}}).then(function () {{
+      gd.on("plotly_hover", function (ev) {{
+        var k = ev.points[0].customdata;
+        if (Array.isArray(k)) {{ k = k[0]; }}
+        img.src = "data:image/webp;base64," + thumbs[k];
+        cap.textContent = captions[k];
+      }});
+    }});
+  }}
+  if (window.Plotly) {{ draw(); }} else {{ window.addEventListener("load", draw); }}
+}})();
+</script>"""
+    return html
+
+
+def show_with_hover_images(fig, images, captions, height: int = 560, image_px: int = 128) -> None:
+    """Display plotly ``fig`` in a notebook with the image of the hovered point beside it.
+
+    Plotly cannot put an image into a hover label; this shows an HTML widget (the static book, Notebook, Colab) that
+    draws the figure with the page's plotly.js and swaps an ``<img>`` on ``plotly_hover``, plus plotly's JSON
+    (JupyterLab, VS Code: the plain figure).  ``images``: uint8 ``N×R×R×3``; each point's ``customdata`` is its
+    index into ``images`` / ``captions`` (or a list starting with it).
+    """
+    from IPython.display import display
+
+    html = hover_images_html(fig, images, captions, height=height, image_px=image_px)
+    display({"application/vnd.plotly.v1+json": json.loads(fig.to_json()), "text/html": html}, raw=True)

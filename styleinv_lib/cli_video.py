@@ -1,0 +1,102 @@
+"""``styleinv train-styleinv`` and ``styleinv generate``: the video stages of the command line (wired in by
+:mod:`styleinv_lib.cli`; every handler is the parser's ``handler`` default)."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .profiles import PROFILES
+
+
+def add_video_cli(sub) -> None:
+    p = sub.add_parser("train-styleinv", help="train StyleInV with FFA-ST against a frozen StyleGAN2 (stage 3)",
+                       description="Train the temporal-style-modulated inversion network (Eq. 2) with first-frame-"
+                                   "aware sparse training (§3.4). Rerunning with --resume auto continues a run.")
+    p.add_argument("--generator", required=True, type=Path, help="the stylegan2 run folder or .safetensors file")
+    p.add_argument("--encoder", type=Path, default=None, help="the inversion encoder run or file (initialisation)")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (frames per video, video files, zip)")
+    p.add_argument("--out", required=True, type=Path, help="run folder (snapshots, config.json, tb/, samples/)")
+    p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
+    p.add_argument("--kimg", type=float, default=None, help="training length in thousands of clips")
+    p.add_argument("--batch", type=int, default=None, help="clips per step")
+    p.add_argument("--motion", dest="motion_kind", choices=["ffa_ape", "ape"], default=None,
+                   help="motion code: ffa_ape (StyleInV, default) or ape (StyleGAN-V; ablation)")
+    p.add_argument("--no-encoder", action="store_true", help="ablation: no inversion encoder, w_t = w0 + s_t")
+    p.add_argument("--no-ffa-d", action="store_true", help="ablation: D does not see the first frame")
+    p.add_argument("--lambda-recon", type=float, default=None, help="first-frame L2 weight (0: ablation w/o L2)")
+    p.add_argument("--max-distance", type=int, default=None, help="largest t3 - t1 of a clip (faces 32, sky 64)")
+    p.add_argument("--anchor-spacing", type=int, default=None, help="FFA-APE anchor spacing Δ (faces 16, sky 128)")
+    p.add_argument("--metrics", default=None, help="'probe' (SynthFaces probe metrics) or 'none'")
+    p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
+    p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
+    p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
+    p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run_train_styleinv)
+
+    p = sub.add_parser("generate", help="generate videos with a trained StyleInV (mp4 per video + a grid)")
+    p.add_argument("--motion", required=True, type=Path, help="the styleinv run folder or .safetensors file")
+    p.add_argument("--generator", type=Path, default=None, help="override the StyleGAN2 recorded in the run")
+    p.add_argument("--num-videos", type=int, default=4)
+    p.add_argument("--frames", type=int, default=128, help="frames per video (any length; generated in chunks)")
+    p.add_argument("--fps", type=float, default=25)
+    p.add_argument("--seed", type=int, default=0, help="video i uses content seed seed+i and motion seed seed+i")
+    p.add_argument("--chunk", type=int, default=64, help="frames per forward pass (memory bound)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", required=True, type=Path, help="output folder: video_XXXX.mp4 and grid.mp4")
+    p.set_defaults(handler=run_generate)
+
+
+def run_train_styleinv(args: argparse.Namespace) -> int:
+    import os
+
+    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        from .cli import _relaunch_with_torchrun
+
+        return _relaunch_with_torchrun(args.gpus, args.argv)
+    from .train.styleinv import config_for_profile, train_styleinv
+
+    metrics = None if args.metrics is None else ("" if args.metrics.lower() in ("", "none") else args.metrics)
+    cfg = config_for_profile(
+        args.profile, data=str(args.data), generator=str(args.generator),
+        encoder=str(args.encoder) if args.encoder is not None else ("" if args.no_encoder else None),
+        use_encoder=False if args.no_encoder else None, first_frame_in_d=False if args.no_ffa_d else None,
+        motion_kind=args.motion_kind, lambda_recon=args.lambda_recon, max_distance=args.max_distance,
+        anchor_spacing=args.anchor_spacing, total_kimg=args.kimg, batch=args.batch, metrics=metrics,
+        metrics_kimg=args.metrics_kimg, snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device)
+    if cfg.use_encoder and not cfg.encoder:
+        raise ValueError("train-styleinv needs --encoder RUN_E (or --no-encoder for the ablation)")
+    for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder), ("data", cfg.data)):
+        if path and not Path(path).exists():
+            raise FileNotFoundError(f"--{what} {path} does not exist")
+    resume = None if args.resume in (None, "none") else args.resume
+    result = train_styleinv(cfg, args.out, resume=resume, progress=not args.quiet)
+    print(f"{args.out}: {result.step} steps, {result.kimg:.1f} kimg"
+          + (f" (interrupted: {result.interrupted}; rerun with --resume auto)" if result.interrupted else ""))
+    return 130 if result.interrupted else 0
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from .generate import load_video_generator
+    from .train.loop import pick_device
+    from .viz.video import save_video, video_grid
+
+    if args.num_videos < 1 or args.frames < 1:
+        raise ValueError("--num-videos and --frames must be positive")
+    gen = load_video_generator(args.motion, generator=args.generator, device=pick_device(args.device))
+    seeds = [args.seed + i for i in range(args.num_videos)]
+    w0 = gen.w0_from_seeds(seeds)
+    video = gen.video(w0, args.frames, motion_seeds=seeds, chunk=args.chunk)      # B×T×3×R×R in [-1, 1]
+    frames = ((video.permute(0, 1, 3, 4, 2) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = [save_video(frames[i], args.out / f"video_{seeds[i]:04d}.mp4", fps=args.fps)
+               for i in range(len(seeds))]
+    written.append(save_video(video_grid(frames), args.out / "grid.mp4", fps=args.fps))
+    (args.out / "generate.json").write_text(json.dumps({
+        "motion": str(args.motion), "frames": args.frames, "fps": args.fps, "seeds": seeds,
+        "videos": [p.name for p in written]}, indent=2))
+    print(f"wrote {len(written)} videos to {args.out}")
+    return 0

@@ -1,0 +1,422 @@
+"""Stage 3: StyleInV trained with first-frame-aware sparse training, FFA-ST (paper §3.4, Eqs. 3-6, Fig. 3).
+
+G is frozen; StyleInV (``w_t = w0 + E_s(G(w0), s_t)``, :mod:`styleinv_lib.nn.styleinv`) and the sparse video
+discriminator D (:mod:`styleinv_lib.nn.video_disc`) are trained on clips of 4 frames at ``t0 = 0 < t1 < t2 < t3``:
+
+* **fake clips**: ``w0 = G.mapping(z)``, ``x0 = G(w0)``; frames ``G(w_t)`` at sampled times.  The clip D sees is
+  ``[x0, G(w_t1), G(w_t2), G(w_t3)]``: the first fake frame given to D is ``G(w0)`` itself (official
+  ``first_frame_in_D`` with ``add_0``: the "replace" mode);
+* **real clips**: a 128-frame window of a training video; ``t0`` is its first frame (:class:`SparseClipSampler`,
+  ``scheme="official"``: a span d from {2, 4, 8, 16, 32} up to ``max_distance``, ``t1`` uniform in the window);
+* **losses** (official ``configs/ffs.yaml``, ``training/loss_styleinv.py``):
+  ``L_adv`` non-saturating ×1 (Eq. 3), the first-frame pixel MSE ``‖G(w_{t0}) − G(w0)‖²`` ×10 (Eq. 4), the latent
+  regulariser ``‖w_t − w0‖₂`` (unsquared) ×0.05 averaged over the four frames (Eq. 5), R1 (γ = 1) every 16 steps;
+  ADA with one parameter draw per clip; Adam β = (0, 0.99), lr 1e-4 (StyleInV) and 2e-3 (D); an EMA of StyleInV
+  with a 20-kimg half-life.
+
+Ablation switches (Table 3), one flag each: ``motion_kind="ape"`` (w/o FFA-APE), ``use_encoder=False`` (w/o the
+inversion encoder: the temporal style is the residual), ``first_frame_in_d=False`` (w/o FFA-D: D sees only
+``t1..t3``, StyleGAN-V's D), ``lambda_recon=0`` (w/o the L2 first-frame loss).
+
+Deviation, stated: fake timestamps are integers drawn by the same sampler as the real ones.  The official code
+draws fractional times for fakes and integers for reals; with D's Fourier features of the time differences that
+difference is a shortcut that tells fake from real without looking at the frames.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.video import SparseClipSampler, VideoFolder
+from ..nn.motion import MotionEncoder
+from ..nn.styleinv import StyleInV
+from ..nn.video_disc import SparseVideoDiscriminator
+from ..profiles import get_profile
+from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
+from .checkpoint import Snapshot
+from .distributed import DistributedContext
+from .loop import (
+    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,
+    save_sample_grid, seed_everything, update_ema,
+)
+from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+
+STAGE = "styleinv"
+
+__all__ = ["PRESETS", "STAGE", "StyleInVConfig", "StyleInVStage", "build_styleinv", "config_for_profile",
+           "export_styleinv", "train_styleinv"]
+
+
+@dataclass
+class StyleInVConfig:
+    """Every setting of a StyleInV run (``config.json`` and every snapshot)."""
+
+    data: str = ""
+    generator: str = ""                 # StyleGAN2 run folder or exported file (frozen)
+    encoder: str = ""                   # inversion encoder run/file (initialisation); "" only with use_encoder=False
+    # motion and networks
+    motion_kind: str = "ffa_ape"        # "ffa_ape" (StyleInV) or "ape" (StyleGAN-V; Table 3 ablation)
+    motion_dim: int = 512
+    noise_dim: int = 512
+    anchor_spacing: int = 16            # Δ: 16 frames for faces, 128 for sky timelapses
+    kernel_size: int = 11
+    min_period: float | None = None     # Fourier periods of v_t: None = Δ .. max(128, Δ) (faces: 16 .. 128);
+    max_period: float | None = None     # the official sky config uses 32 .. 1024 with Δ = 128
+    motion_lr_multiplier: float = 0.01
+    style_lr_multiplier: float = 0.01
+    use_encoder: bool = True            # False: Table 3 #1, w_t = w0 + s_t
+    d_channel_base: int = 16384
+    d_channel_max: int = 512
+    concat_res: int | None = None       # None: min(16, resolution / 2)
+    first_frame_in_d: bool = True       # False: "w/o FFA-D" (D sees t1..t3 only)
+    # clips
+    num_frames: int = 4
+    max_distance: int = 32              # largest t3 - t1 span (faces 32, sky 64)
+    window: int = 128                   # real clips: the 128-frame window t0 starts
+    # losses
+    lambda_adv: float = 1.0
+    lambda_recon: float = 10.0          # Eq. 4 (0: "w/o L2")
+    lambda_w_reg: float = 0.05          # Eq. 5
+    r1_gamma: float = 1.0
+    r1_interval: int = 16
+    # optimisation
+    batch: int = 32
+    lr: float = 1e-4
+    lr_d: float = 2e-3
+    ema_kimg: float = 20.0
+    ema_rampup: float | None = 0.05
+    augment: str = "bgc"
+    ada_target: float = 0.6
+    ada_kimg: float = 100.0
+    ada_interval: int = 4
+    d_fresh_fakes: bool = True          # False: D judges the (detached) clips of the StyleInV phase; saves a G pass
+    total_kimg: float = 1000.0
+    # evaluation (SynthFaces probe: identity preservation, first-frame error) every metrics_kimg
+    metrics: str = ""                   # "" or "probe"
+    metrics_kimg: float | None = None
+    metric_videos: int = 16
+    metric_frames: int = 128
+    # bookkeeping
+    snapshot_kimg: float = 10.0
+    keep_snapshots: int = 3
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StyleInVConfig":
+        return dataclass_from_dict(cls, d, "StyleInV")
+
+    def validate(self) -> None:
+        if self.motion_kind not in ("ffa_ape", "ape"):
+            raise ValueError(f"motion_kind must be 'ffa_ape' or 'ape', got {self.motion_kind!r}")
+        if not self.generator:
+            raise ValueError("StyleInV training needs --generator: the StyleGAN2 run or file to decode with")
+        if self.use_encoder and not self.encoder:
+            raise ValueError("StyleInV training needs --encoder (the trained inversion encoder), or use_encoder=False "
+                             "for the 'w/o inversion encoder' ablation")
+        if self.num_frames < 3:
+            raise ValueError(f"num_frames must be at least 3 (t0 and two more), got {self.num_frames}")
+        if self.metrics not in ("", "probe"):
+            raise ValueError(f"metrics must be '' or 'probe', got {self.metrics!r}")
+
+
+#: Per-profile defaults.  ``cpu``/``smoke`` decode with the small generators of the StyleGAN2 presets (w_dim 128 / 64);
+#: ``gpu`` is the official face configuration with a smaller batch.
+PRESETS = {
+    "smoke": dict(motion_dim=32, noise_dim=32, d_channel_base=512, d_channel_max=32, batch=4, total_kimg=0.016,
+                  snapshot_kimg=0.008, r1_interval=2, ada_kimg=1.0, max_distance=8, window=16,
+                  metric_videos=2, metric_frames=16),
+    "cpu": dict(motion_dim=128, noise_dim=128, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=12.0,
+                snapshot_kimg=1.0, ada_kimg=5.0, ema_kimg=1.0, lr=5e-4, d_fresh_fakes=False, metrics="probe",
+                metrics_kimg=3.0),
+    "gpu": dict(motion_dim=512, noise_dim=512, d_channel_base=16384, d_channel_max=512, batch=32, total_kimg=2000.0,
+                snapshot_kimg=50.0, metrics="probe", metrics_kimg=100.0),
+}
+
+
+def config_for_profile(profile=None, **overrides) -> StyleInVConfig:
+    """The profile's preset with ``overrides`` applied (``None`` values are ignored)."""
+    prof = get_profile(profile)
+    values = {**PRESETS[prof.name], **{k: v for k, v in overrides.items() if v is not None}}
+    return StyleInVConfig.from_dict(values)
+
+
+def build_styleinv(networks: dict, encoder=None) -> StyleInV:
+    """StyleInV from the ``networks`` record of a run (``encoder``: the trained raw encoder to copy, or None to
+    build its architecture from the record, e.g. before loading a snapshot)."""
+    from ..nn.encoder import InversionEncoder
+
+    motion = MotionEncoder(**networks["motion"])
+    if networks["use_encoder"] and encoder is None:
+        encoder = InversionEncoder(**networks["encoder"])
+    return StyleInV(networks["w_dim"], motion, encoder if networks["use_encoder"] else None,
+                    style_layers=networks["style_layers"], style_lr_multiplier=networks["style_lr_multiplier"])
+
+
+class StyleInVStage:
+    """One FFA-ST run: frozen G, StyleInV + its EMA, the sparse D, ADA, and the G/D/R1 phases."""
+
+    def __init__(self, cfg: StyleInVConfig, dist: DistributedContext | None = None, dataset=None):
+        from ..loading import load_encoder, load_generator
+
+        cfg.validate()
+        self.cfg = cfg
+        self.dist = dist if dist is not None else DistributedContext()
+        self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
+        seed_everything(cfg.seed, self.dist.rank)
+
+        self.G = load_generator(cfg.generator, device=self.device).eval().requires_grad_(False)
+        self.resolution = self.G.img_resolution
+        E = None
+        if cfg.use_encoder:
+            E = load_encoder(cfg.encoder, device=self.device)
+            if E.resolution != self.resolution or E.w_dim != self.G.w_dim:
+                raise ValueError(f"{cfg.encoder}: the encoder is for {E.resolution}² / w_dim {E.w_dim}, the "
+                                 f"generator {cfg.generator} is {self.resolution}² / w_dim {self.G.w_dim}")
+        self.sampler = SparseClipSampler(num_frames=cfg.num_frames, max_distance=cfg.max_distance, scheme="official",
+                                         window=cfg.window)
+        if not cfg.data and dataset is None:
+            raise ValueError("StyleInV training needs --data: a folder of videos (see `styleinv data --help`)")
+        self.data = dataset if dataset is not None else VideoFolder(cfg.data, self.resolution, mode="clips",
+                                                                    clip_sampler=self.sampler, seed=cfg.seed)
+        if self.data.resolution != self.resolution:
+            raise ValueError(f"the data is read at {self.data.resolution}², the generator makes {self.resolution}²")
+
+        self.networks = {
+            "w_dim": self.G.w_dim, "use_encoder": cfg.use_encoder,
+            "encoder": E.config if E is not None else None,
+            "motion": dict(kind=cfg.motion_kind, motion_dim=cfg.motion_dim, noise_dim=cfg.noise_dim,
+                           anchor_spacing=cfg.anchor_spacing, kernel_size=cfg.kernel_size,
+                           lr_multiplier=cfg.motion_lr_multiplier, min_period=cfg.min_period,
+                           max_period=cfg.max_period),
+            "style_layers": 2, "style_lr_multiplier": cfg.style_lr_multiplier,
+        }
+        self.SI = build_styleinv(self.networks, encoder=E).to(self.device).train()
+        self.SI_ema = copy.deepcopy(self.SI).eval().requires_grad_(False)
+        d_frames = cfg.num_frames if cfg.first_frame_in_d else cfg.num_frames - 1
+        self.D = SparseVideoDiscriminator(self.resolution, num_frames=d_frames, channel_base=cfg.d_channel_base,
+                                          channel_max=cfg.d_channel_max, concat_res=cfg.concat_res,
+                                          max_num_frames=cfg.window, first_frame_aware=cfg.first_frame_in_d
+                                          ).to(self.device)
+        self.opt_SI = torch.optim.Adam(self.SI.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99), eps=1e-8)
+        self.augment = self.ada = None
+        if cfg.augment != "none":
+            if cfg.augment not in AUGMENT_PRESETS:
+                raise ValueError(f"unknown augment preset {cfg.augment!r}: choose one of "
+                                 f"{', '.join(AUGMENT_PRESETS)} or 'none'")
+            self.augment = AugmentPipe(**AUGMENT_PRESETS[cfg.augment]).to(self.device)
+            self.ada = AdaptiveAugment(self.augment, target=cfg.ada_target, ada_kimg=cfg.ada_kimg,
+                                       interval=cfg.ada_interval)
+        if cfg.metrics == "probe":
+            from ..metrics.probe import default_probe_path
+
+            if not default_probe_path().is_file():  # refuse before training, not at the first evaluation
+                raise FileNotFoundError(f"metrics='probe' needs the SynthFaces probe {default_probe_path()}: "
+                                        "train it with `styleinv train-probe` or set metrics=''")
+        self.local_batch = max(1, cfg.batch // self.dist.world_size)
+        self.last_step = -1
+        self.sample_dir: Path | None = None
+        gen = torch.Generator().manual_seed(cfg.seed + 4242)
+        self.sample_w0 = self.G.mapping(torch.randn(4, self.G.z_dim, generator=gen).to(self.device))[:, 0]
+        self._probe = None
+
+    # -- data ---------------------------------------------------------------------------------------------------
+    def _rng(self, step: int, what: int) -> np.random.Generator:
+        return np.random.default_rng([self.cfg.seed, int(step), self.dist.rank, what])
+
+    def real_clips(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(frames B×K×3×R×R in [-1, 1], timestamps B×K)``: a pure function of the step (exact resume)."""
+        rng = self._rng(step, 1)
+        vids = rng.integers(0, self.data.num_videos, size=self.local_batch)
+        frames, times = [], []
+        for v in vids:
+            start, ts = self.sampler(rng, self.data.num_frames(int(v)))
+            frames.append(self.data.read_frames(int(v), start + ts))          # K×3×R×R uint8
+            times.append(ts)
+        x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
+        return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
+
+    def fake_inputs(self, step: int, what: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(z, motion seeds, timestamps)`` of a fake batch: integer times from the same sampler as the reals."""
+        rng = self._rng(step, what)
+        z = torch.from_numpy(rng.standard_normal((self.local_batch, self.G.z_dim)).astype(np.float32))
+        seeds = torch.from_numpy(rng.integers(0, 2**62, size=self.local_batch))
+        ts = np.stack([self.sampler.timestamps(rng) for _ in range(self.local_batch)])
+        return z.to(self.device), seeds, torch.tensor(ts, dtype=torch.float32, device=self.device)
+
+    # -- networks -----------------------------------------------------------------------------------------------
+    def generate_clip(self, z, seeds, ts, net: StyleInV | None = None):
+        """``(w0, x0 = G(w0), w_t B×K×w_dim, frames B×K×3×R×R)``; gradients flow through G into StyleInV."""
+        SI = self.SI if net is None else net
+        with torch.no_grad():
+            w0 = self.G.mapping(z)[:, 0]
+            x0 = self.G.synthesis(w0, noise_mode="const")
+        w = SI(w0, x0, seeds, ts)
+        b, k = w.shape[:2]
+        frames = self.G.synthesis(w.reshape(b * k, -1), noise_mode="const").reshape(b, k, 3, self.resolution,
+                                                                                     self.resolution)
+        return w0, x0, w, frames
+
+    def d_input(self, frames: torch.Tensor, ts: torch.Tensor, x0: torch.Tensor | None = None):
+        """The clip D judges: FFA-D puts ``G(w0)`` (fakes) first; without FFA-D the first frame is dropped."""
+        if self.cfg.first_frame_in_d:
+            if x0 is not None:
+                frames = torch.cat([x0[:, None], frames[:, 1:]], dim=1)
+            return frames, ts
+        return frames[:, 1:], ts[:, 1:]
+
+    def run_D(self, frames: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
+        if self.augment is not None:
+            frames = self.augment(frames)                     # one draw per clip (AugmentPipe on N×T×C×H×W)
+        if self.cfg.first_frame_in_d:
+            return self.D(frames, t=ts)
+        return self.D(frames, delta=ts[:, 1:] - ts[:, :-1])
+
+    def _backward_step(self, loss: torch.Tensor, opt, params) -> None:
+        apply_gradients(loss, opt, params, self.dist)
+
+    # -- one step -----------------------------------------------------------------------------------------------
+    def step(self, step: int) -> dict[str, float]:
+        cfg = self.cfg
+        self.last_step = step
+        si_params, d_params = list(self.SI.parameters()), list(self.D.parameters())
+        logs: dict[str, torch.Tensor | float] = {}
+
+        # StyleInV: fool D (Eq. 3) + first-frame L2 (Eq. 4) + latent regulariser (Eq. 5)
+        self.D.requires_grad_(False)
+        z, seeds, ts = self.fake_inputs(step, 2)
+        w0, x0, w, frames = self.generate_clip(z, seeds, ts)
+        loss_adv = g_nonsaturating_loss(self.run_D(*self.d_input(frames, ts, x0)))
+        loss = cfg.lambda_adv * loss_adv
+        loss_recon = F.mse_loss(frames[:, 0], x0)
+        if cfg.lambda_recon > 0:
+            loss = loss + cfg.lambda_recon * loss_recon
+        loss_wreg = (w - w0[:, None]).norm(dim=2).mean()
+        if cfg.lambda_w_reg > 0:
+            loss = loss + cfg.lambda_w_reg * loss_wreg
+        self._backward_step(loss, self.opt_SI, si_params)
+        self.D.requires_grad_(True)
+        logs.update({"Loss/SI/adv": loss_adv.detach(), "Loss/SI/recon": loss_recon.detach(),
+                     "Loss/SI/wreg": loss_wreg.detach(), "Loss/SI/total": loss.detach()})
+
+        # D: logistic loss on fakes (a new draw, or the clips above when d_fresh_fakes is off) and reals
+        if cfg.d_fresh_fakes:
+            z, seeds, ts_f = self.fake_inputs(step, 3)
+            with torch.no_grad():
+                _, x0, _, frames = self.generate_clip(z, seeds, ts_f)
+        else:
+            ts_f, x0, frames = ts, x0.detach(), frames.detach()
+        real, ts_r = self.real_clips(step)
+        fake_logits = self.run_D(*self.d_input(frames, ts_f, x0))
+        real_logits = self.run_D(*self.d_input(real, ts_r))
+        loss_d = d_logistic_loss(real_logits, fake_logits)
+        if self.ada is not None:
+            self.ada.accumulate(real_logits.detach())
+        self._backward_step(loss_d, self.opt_D, d_params)
+        logs.update({"Loss/D/loss": loss_d.detach(), "Loss/scores/real": real_logits.detach().mean(),
+                     "Loss/scores/fake": fake_logits.detach().mean()})
+
+        # R1 on reals, lazily
+        if cfg.r1_interval > 0 and cfg.r1_gamma > 0 and step % cfg.r1_interval == 0:
+            clip, t_r = self.d_input(real, ts_r)
+            clip = clip.detach().requires_grad_(True)
+            logits = self.run_D(clip, t_r)
+            penalty = r1_penalty(logits, clip)
+            self._backward_step(penalty * (cfg.r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0,
+                                self.opt_D, d_params)
+            logs["Loss/r1_penalty"] = penalty.detach()
+
+        nimg = (step + 1) * cfg.batch
+        update_ema(self.SI_ema, self.SI, ema_beta(cfg.batch, cfg.ema_kimg, nimg, cfg.ema_rampup))
+        if self.ada is not None:
+            self.ada.step(cfg.batch)
+            logs["Progress/augment_p"] = float(self.ada.p)
+        return {k: float(v) for k, v in logs.items()}
+
+    # -- snapshots ----------------------------------------------------------------------------------------------
+    def state(self) -> StageState:
+        extra_json = {"ada": self.ada.state_dict()} if self.ada is not None else {}
+        return StageState(modules={"SI": self.SI, "SI_ema": self.SI_ema, "D": self.D,
+                                   **({"augment": self.augment} if self.augment is not None else {})},
+                          optimizers={"SI": self.opt_SI, "D": self.opt_D}, extra_json=extra_json)
+
+    def load_state(self, snap: Snapshot) -> None:
+        st = self.state()
+        snap.restore(modules=st.modules, optimizers=st.optimizers)
+        if self.ada is not None and "ada" in snap.extra_json:
+            self.ada.load_state_dict(snap.extra_json["ada"])
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        """4 videos × 8 frames (t = 0, 4, ..., 28) of the EMA model; rows are videos.  Saved under ``samples/``."""
+        from ..generate import generate_video
+
+        t = torch.arange(0, 32, 4, dtype=torch.float32)
+        video = generate_video(self.G, self.SI_ema, self.sample_w0, t, motion_seeds=[0, 1, 2, 3])
+        grid = make_grid(((video.reshape(-1, *video.shape[2:]) + 1) / 2).clamp(0, 1), nrow=len(t))
+        save_sample_grid(grid, self.sample_dir, (self.last_step + 1) * self.cfg.batch / 1000)
+        return grid
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """SynthFaces probe metrics of the EMA model: identity preservation over the video and first-frame error."""
+        from ..generate import generate_video
+        from ..metrics.groundtruth import first_frame_error, identity_preservation
+        from ..metrics.probe import load_probe
+
+        if self._probe is None:
+            self._probe = load_probe(device=self.device)
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(cfg.seed + 777)
+        w0 = self.G.mapping(torch.randn(cfg.metric_videos, self.G.z_dim, generator=gen).to(self.device))[:, 0]
+        video = generate_video(self.G, self.SI_ema, w0, torch.arange(cfg.metric_frames, dtype=torch.float32),
+                               motion_seeds=list(range(cfg.metric_videos)), chunk=32)
+        x0 = self.G.synthesis(w0, noise_mode="const").cpu()
+        horizons = sorted({16, cfg.metric_frames})
+        idp = identity_preservation(video, self._probe, horizons=horizons)
+        ffe = first_frame_error(video, x0, probe=self._probe)
+        motion = (video[:, 1:] - video[:, :-1]).abs().mean().item()
+        out = {f"probe_identity@{h}": idp[f"share@{h}"] for h in horizons}
+        out.update({"first_frame_psnr": ffe["psnr"], "first_frame_id_cosine": ffe["id_cosine"],
+                    "frame_difference": motion})
+        return out
+
+    def config_dict(self) -> dict:
+        return {"stage": STAGE, **asdict(self.cfg), "networks": self.networks, "discriminator": self.D.config}
+
+
+def train_styleinv(cfg: StyleInVConfig, out, *, resume=None, progress: bool = True, tensorboard: bool = True,
+                   dataset=None, handle_signals: bool = True) -> TrainResult:
+    """Train (or resume) a StyleInV run in ``out``.  ``resume``: ``None`` (new run), ``"auto"`` or a snapshot."""
+    stage = StyleInVStage(cfg, dataset=dataset)
+    if stage.dist.is_main:
+        stage.sample_dir = Path(out) / "samples"
+    loop = TrainLoop(run_dir=out, stage=STAGE, config=stage.config_dict(), total_kimg=cfg.total_kimg,
+                     batch_size=cfg.batch, step_fn=stage.step, state_fn=stage.state, load_state_fn=stage.load_state,
+                     snapshot_kimg=cfg.snapshot_kimg, keep_snapshots=cfg.keep_snapshots, sample_fn=stage.sample,
+                     eval_fn=stage.evaluate if cfg.metrics else None, eval_kimg=cfg.metrics_kimg,
+                     dist=stage.dist, resume=resume, progress=progress, tensorboard=tensorboard,
+                     handle_signals=handle_signals)
+    result = loop.run()
+    result.stage = stage  # type: ignore[attr-defined]
+    return result
+
+
+def export_styleinv(run, out, *, which: str = "SI_ema") -> Path:
+    """Write only StyleInV's moving average (no D, no optimiser state) and the run's config into one small file
+    that :func:`styleinv_lib.generate.load_video_generator` reads (the generator stays a separate file)."""
+    from ..loading import resolve_checkpoint
+    from .._version import __version__
+    from .checkpoint import load_snapshot, save_snapshot
+
+    snap = load_snapshot(resolve_checkpoint(run), expected_stage=STAGE)
+    SI = build_styleinv(snap.config["networks"])
+    SI.load_state_dict(snap.modules_state(which))
+    config = {**snap.config, "exported_from": str(snap.path), "exported_by": __version__, "step": snap.step}
+    return save_snapshot(Path(out), stage=STAGE, config=config, modules={"SI_ema": SI}, rng={})

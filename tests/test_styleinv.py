@@ -1,0 +1,270 @@
+"""StyleInV (Eq. 2), FFA-ST training (§3.4) and generation: behaviour the paper relies on."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from styleinv_lib.cli import main as cli_main
+from styleinv_lib.data.export import export_synthfaces
+from styleinv_lib.generate import generate_video, load_video_generator
+from styleinv_lib.metrics.protocol import load_clip_source
+from styleinv_lib.nn import Generator
+from styleinv_lib.nn.encoder import InversionEncoder
+from styleinv_lib.nn.motion import MotionEncoder
+from styleinv_lib.nn.styleinv import StyleInV
+from styleinv_lib.train.checkpoint import save_snapshot
+from styleinv_lib.train.styleinv import StyleInVStage, config_for_profile, export_styleinv, train_styleinv
+
+W = 32
+
+
+def _small_G(seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(z_dim=W, w_dim=W, img_resolution=32, mapping_kwargs=dict(num_layers=2),
+                     synthesis_kwargs=dict(channel_base=256, channel_max=16)).eval()
+
+
+def _small_E(G) -> InversionEncoder:
+    torch.manual_seed(1)
+    E = InversionEncoder.for_generator(G, channel_base=256, channel_max=16, blocks_per_stage=1).eval()
+    with torch.no_grad():  # a non-trivial "trained" encoder: random BN statistics and head
+        for m in E.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2)
+        E.head.weight.normal_(0, 0.05)
+    return E
+
+
+def _styleinv(G, kind="ffa_ape", encoder=True, perturb=True) -> StyleInV:
+    torch.manual_seed(2)
+    SI = StyleInV(W, MotionEncoder(kind, motion_dim=16, noise_dim=16, anchor_spacing=8),
+                  _small_E(G) if encoder else None)
+    if perturb and encoder:  # leave the zero initialisation, so that frames move
+        with torch.no_grad():
+            SI.head.weight.normal_(0, 0.05)
+            for block in SI.adains:
+                block.conv2.weight.normal_(0, 0.05)
+    return SI.eval()
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    """A small G and encoder as files, and a 6-video SynthFaces folder at 32²."""
+    root = tmp_path_factory.mktemp("styleinv")
+    G = _small_G()
+    save_snapshot(root / "G.safetensors", stage="stylegan2", config={"stage": "stylegan2", "generator": G.config},
+                  modules={"G_ema": G}, rng={})
+    E = _small_E(G)
+    save_snapshot(root / "E.safetensors", stage="encoder", config={"stage": "encoder", "encoder": E.config},
+                  modules={"E": E}, rng={})
+    export_synthfaces(root / "data", num_videos=6, num_frames=24, resolution=32, seed=5, progress=False)
+    return root
+
+
+def _cfg(assets, **kw):
+    base = dict(data=str(assets / "data"), generator=str(assets / "G.safetensors"),
+                encoder=str(assets / "E.safetensors"), motion_dim=16, noise_dim=16, anchor_spacing=8, window=16,
+                max_distance=8, metrics="", device="cpu")
+    return config_for_profile("smoke", **{**base, **kw})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The network (Eq. 2)
+# ------------------------------------------------------------------------------------------------------------------
+
+def test_residual_is_zero_at_initialisation_and_encoder_is_a_copy():
+    G = _small_G()
+    E = _small_E(G)
+    SI = StyleInV(W, MotionEncoder("ffa_ape", motion_dim=16, noise_dim=16, anchor_spacing=8), E)
+    w0 = G.mapping(torch.randn(3, W))[:, 0]
+    x0 = G.synthesis(w0, noise_mode="const")
+    t = torch.rand(3, 5) * 50
+    w = SI(w0, x0, [1, 2, 3], t)
+    assert w.shape == (3, 5, W)
+    assert torch.equal(w, w0[:, None].expand_as(w))          # by design: zero head, identity AdaIN blocks
+    assert SI.encoder is not E and all(p.requires_grad for p in SI.encoder.parameters())
+    assert len(SI.adains) == 3                                # one per encoder stage: 16², 8², 4²
+
+
+def test_forward_is_w0_plus_residual_and_t0_is_fixed_across_noise():
+    G = _small_G()
+    SI = _styleinv(G)
+    w0 = G.mapping(torch.randn(2, W))[:, 0]
+    x0 = G.synthesis(w0, noise_mode="const")
+    t = torch.tensor([[0.0, 3.5, 40.0], [0.0, 1.0, 2.0]])
+    w = SI(w0, x0, [5, 6], t)
+    assert torch.allclose(w, w0[:, None] + SI.residual(w0, x0, [5, 6], t))
+    assert (w[:, 1:] - w0[:, None]).abs().max() > 1e-3       # frames do move
+    # FFA-APE: the latent of frame 0 depends on w0 only, not on the motion noise
+    w_other = SI(w0, x0, [123, 456], t)
+    assert torch.allclose(w[:, 0], w_other[:, 0], atol=1e-6)
+    assert not torch.allclose(w[:, 2], w_other[:, 2])
+    ape = _styleinv(G, kind="ape")
+    a, b = ape(w0, x0, [5, 6], t), ape(w0, x0, [123, 456], t)
+    assert not torch.allclose(a[:, 0], b[:, 0])
+
+
+def test_latents_do_not_depend_on_batch_company_in_train_mode():
+    G = _small_G()
+    SI = _styleinv(G).train()                                  # BatchNorm must stay in eval mode
+    w0 = G.mapping(torch.randn(4, W))[:, 0]
+    x0 = G.synthesis(w0, noise_mode="const")
+    t = torch.rand(4, 3) * 20
+    full = SI(w0, x0, [0, 1, 2, 3], t)
+    alone = SI(w0[:1], x0[:1], [0], t[:1])
+    assert torch.allclose(full[:1], alone, atol=1e-6)
+
+
+def test_no_encoder_ablation_uses_the_temporal_style_as_residual():
+    G = _small_G()
+    SI = _styleinv(G, encoder=False)
+    assert not hasattr(SI, "encoder") and not SI.use_encoder
+    w0 = G.mapping(torch.randn(2, W))[:, 0]
+    t = torch.rand(2, 3) * 10
+    assert torch.allclose(SI(w0, None, [0, 1], t) - w0[:, None], SI.temporal_style(w0, [0, 1], t))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Generation
+# ------------------------------------------------------------------------------------------------------------------
+
+def test_long_video_in_chunks_equals_one_batch_and_any_order():
+    G = _small_G()
+    SI = _styleinv(G)
+    w0 = G.mapping(torch.randn(1, W))[:, 0]
+    t = torch.arange(2048, dtype=torch.float32)
+    one, lat_one = generate_video(G, SI, w0, t, [7], chunk=2048, return_latents=True)
+    chunked, lat_chunked = generate_video(G, SI, w0, t, [7], chunk=100, return_latents=True)
+    assert one.shape == (1, 2048, 3, 32, 32)
+    assert torch.allclose(lat_one, lat_chunked, atol=1e-5)
+    assert torch.allclose(one, chunked, atol=1e-4)
+    perm = torch.randperm(2048)[:64]
+    shuffled = generate_video(G, SI, w0, t[perm], [7], chunk=16)
+    assert torch.allclose(shuffled, one[:, perm], atol=1e-4)
+    with pytest.raises(ValueError, match=">= 0"):
+        generate_video(G, SI, w0, torch.tensor([-1.0]), [7])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# FFA-ST
+# ------------------------------------------------------------------------------------------------------------------
+
+def test_one_ffa_st_step_and_the_first_fake_frame_d_sees_is_g_of_w0(assets):
+    stage = StyleInVStage(_cfg(assets))
+    z, seeds, ts = stage.fake_inputs(0, 2)
+    assert (ts[:, 0] == 0).all() and (ts[:, 1:] >= ts[:, :-1]).all() and ts.dtype == torch.float32
+    assert torch.equal(ts, ts.round())                        # integer times, like the real clips
+    w0, x0, w, frames = stage.generate_clip(z, seeds, ts)
+    clip, t = stage.d_input(frames, ts, x0)
+    assert torch.equal(clip[:, 0], x0) and torch.equal(clip[:, 1:], frames[:, 1:])
+    real, ts_r = stage.real_clips(0)
+    assert real.shape == (4, 4, 3, 32, 32) and (ts_r[:, 0] == 0).all()
+    before = [p.detach().clone() for p in stage.SI.parameters()]
+    logs = stage.step(0)
+    assert all(np.isfinite(v) for v in logs.values())
+    assert {"Loss/SI/adv", "Loss/SI/recon", "Loss/SI/wreg", "Loss/D/loss", "Loss/r1_penalty"} <= set(logs)
+    assert any(not torch.equal(a, b) for a, b in zip(before, stage.SI.parameters()))
+    reuse = StyleInVStage(_cfg(assets, d_fresh_fakes=False))     # the cpu preset's cheaper D phase
+    assert all(np.isfinite(v) for v in reuse.step(0).values())
+
+
+def test_ablation_flags_change_exactly_what_they_say(assets):
+    full = StyleInVStage(_cfg(assets))
+    assert full.SI.motion.kind == "ffa_ape" and full.SI.use_encoder and full.D.num_frames == 4
+    ape = StyleInVStage(_cfg(assets, motion_kind="ape"))
+    assert ape.SI.motion.kind == "ape" and ape.SI.use_encoder and ape.D.num_frames == 4
+    no_enc = StyleInVStage(_cfg(assets, use_encoder=False, encoder=""))
+    assert not no_enc.SI.use_encoder and no_enc.SI.motion.kind == "ffa_ape"
+    no_ffad = StyleInVStage(_cfg(assets, first_frame_in_d=False))
+    assert no_ffad.D.num_frames == 3 and no_ffad.SI.use_encoder
+    frames, ts = torch.randn(2, 4, 3, 32, 32), torch.tensor([[0.0, 2, 3, 5], [0.0, 1, 4, 6]])
+    clip, t = no_ffad.d_input(frames, ts, x0=torch.zeros(2, 3, 32, 32))
+    assert torch.equal(clip, frames[:, 1:]) and torch.equal(t, ts[:, 1:])     # the first frame is never shown
+    # lambda_recon = 0 removes the first-frame loss from the objective, nothing else (other weights off here)
+    with_l2 = StyleInVStage(_cfg(assets, lambda_adv=0.0, lambda_w_reg=0.0))
+    without_l2 = StyleInVStage(_cfg(assets, lambda_recon=0.0, lambda_adv=0.0, lambda_w_reg=0.0))
+    for stage, moves in ((with_l2, True), (without_l2, False)):
+        with torch.no_grad():  # make the first frame differ from G(w0), so that Eq. 4 has something to fix
+            stage.SI.head.bias.normal_(0, 0.5)
+        before = stage.SI.head.weight.detach().clone()
+        stage.step(1)
+        assert (not torch.equal(before, stage.SI.head.weight)) == moves
+
+
+def test_ffa_st_resumes_bit_exactly(assets, tmp_path):
+    cfg = _cfg(assets, total_kimg=0.016, snapshot_kimg=0.008)               # 4 steps of batch 4
+    straight = train_styleinv(cfg, tmp_path / "a", progress=False, tensorboard=False)
+    half = _cfg(assets, total_kimg=0.008, snapshot_kimg=0.008)
+    train_styleinv(half, tmp_path / "b", progress=False, tensorboard=False)
+    resumed = train_styleinv(cfg, tmp_path / "b", resume="auto", progress=False, tensorboard=False)
+    assert straight.step == resumed.step == 4
+    for name in ("SI", "SI_ema", "D"):
+        a = getattr(straight.stage, name).state_dict()
+        b = getattr(resumed.stage, name).state_dict()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+
+
+def test_training_refuses_bad_inputs(assets, tmp_path):
+    with pytest.raises(ValueError, match="--encoder"):
+        StyleInVStage(_cfg(assets, encoder=""))
+    big = Generator(z_dim=W, w_dim=W, img_resolution=64, mapping_kwargs=dict(num_layers=2),
+                    synthesis_kwargs=dict(channel_base=256, channel_max=16))
+    save_snapshot(tmp_path / "G64.safetensors", stage="stylegan2", config={"stage": "stylegan2",
+                                                                           "generator": big.config},
+                  modules={"G_ema": big}, rng={})
+    with pytest.raises(ValueError, match="encoder is for 32"):
+        StyleInVStage(_cfg(assets, generator=str(tmp_path / "G64.safetensors")))
+    assert cli_main(["train-styleinv", "--generator", str(assets / "G.safetensors"), "--data", str(assets / "data"),
+                     "--out", str(tmp_path / "run"), "--profile", "smoke"]) == 2
+
+
+def test_cli_train_then_generate_videos(assets, tmp_path):
+    run = tmp_path / "si"
+    assert cli_main(["train-styleinv", "--generator", str(assets / "G.safetensors"), "--encoder",
+                     str(assets / "E.safetensors"), "--data", str(assets / "data"), "--out", str(run),
+                     "--profile", "smoke", "--kimg", "0.008", "--max-distance", "8", "--anchor-spacing", "8",
+                     "--metrics", "none", "--device", "cpu", "--quiet"]) == 0
+    gen = load_video_generator(run)
+    assert gen.info["motion_kind"] == "ffa_ape" and gen.encoder is not None
+    source = load_clip_source(run)                            # what `styleinv metrics --motion RUN` uses
+    clips = list(source.clips(3, 5, seed=0, batch=2))
+    assert [c.shape for c in clips] == [(2, 5, 3, 32, 32), (1, 5, 3, 32, 32)] and clips[0].dtype == torch.uint8
+    again = next(iter(source.clips(2, 5, seed=0, batch=2)))
+    assert torch.equal(again, clips[0])
+    small = export_styleinv(run, tmp_path / "si.safetensors")          # SI_ema only: what gets committed
+    assert small.stat().st_size < sum(f.stat().st_size for f in run.glob("snapshot-*.safetensors"))
+    w0 = gen.w0_from_seeds([3])
+    assert torch.equal(load_video_generator(small).video(w0, 6, motion_seeds=[1]), gen.video(w0, 6, motion_seeds=[1]))
+    out = tmp_path / "videos"
+    assert cli_main(["generate", "--motion", str(run), "--num-videos", "2", "--frames", "20", "--out", str(out),
+                     "--device", "cpu"]) == 0
+    meta = json.loads((out / "generate.json").read_text())
+    assert meta["videos"] == ["video_0000.mp4", "video_0001.mp4", "grid.mp4"]
+    assert all((out / name).stat().st_size > 1000 for name in meta["videos"])
+
+
+def test_two_process_gloo_run_through_torchrun(assets, tmp_path):
+    """`--gpus 2` relaunches with torchrun: two CPU ranks (gloo) split the clips, rank 0 writes both RNG streams."""
+    import os
+    import subprocess
+    import sys
+
+    from styleinv_lib.train.checkpoint import RunDir, load_snapshot
+
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "styleinv_lib.cli", "train-styleinv", "--generator", str(assets / "G.safetensors"),
+           "--encoder", str(assets / "E.safetensors"), "--data", str(assets / "data"), "--out", str(run),
+           "--profile", "smoke", "--kimg", "0.008", "--max-distance", "8", "--anchor-spacing", "8", "--metrics",
+           "none", "--device", "cpu", "--gpus", "2", "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    snap = load_snapshot(RunDir(run).latest(), expected_stage="styleinv")
+    assert snap.extra_json["loop"]["world_size"] == 2 and snap.step == 2
+    assert sorted(snap.rng_ranks) == [0, 1]
+    gen = load_video_generator(run)
+    assert torch.isfinite(gen.video(gen.w0_from_seeds([0]), 4)).all()
