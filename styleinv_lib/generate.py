@@ -23,7 +23,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["StyleInVClips", "VideoGenerator", "generate_video", "load_video_generator"]
+__all__ = ["StyleInVClips", "VideoGenerator", "generate_video", "load_video_generator", "to_uint8"]
 
 
 def _as_time_grid(timestamps, batch: int, device) -> Tensor:
