@@ -382,8 +382,10 @@ fig.show()
 ## 5.5 The first frame of a hundred videos
 
 The plots show eight videos; the claim is about all of them.  We compute $v_0$ for 100 noise seeds with each kind
-and measure how far apart they are.  For FFA-APE the claim is not "small" but **zero**: the hundred vectors must be
-the same bits.
+and measure how far apart they are.  For FFA-APE the claim is not "small" but **zero**: the hundred vectors are the
+same vector.  Computed one video at a time they are the same bits; in one batch of 100, a multi-threaded matrix
+product may round the last rows of a block differently, a difference at the last bit of float32 (~1e-8), six
+orders of magnitude below APE's spread.
 """),
     code("""
 seeds100 = torch.arange(1000, 1100)
@@ -395,12 +397,15 @@ for name, m in encoders.items():
     v0 = v[:, 0]
     d0 = torch.pdist(v0)
     v0_stats[name] = dict(max=d0.max().item(), min=d0.min().item(), mean=d0.mean().item(),
-                          identical=all(torch.equal(row, v0[0]) for row in v0),
+                          identical=bool(d0.max() <= 1e-5),
                           late=spread[name][t_spread >= 176].mean().item(), v=v)
     print(f"{name:8s} v_0 over 100 seeds: pairwise distance min {d0.min():.4f}, mean {d0.mean():.4f}, "
-          f"max {d0.max():.4f};  all 100 bit-identical: {v0_stats[name]['identical']};  "
+          f"max {d0.max():.2e};  all 100 identical: {v0_stats[name]['identical']};  "
           f"typical distance for t >= 176: {v0_stats[name]['late']:.3f}")
-assert v0_stats["FFA-APE"]["identical"] and v0_stats["FFA-APE"]["max"] == 0.0
+assert v0_stats["FFA-APE"]["identical"]
+one_at_a_time = [motion(encoders["FFA-APE"], seeds100[i:i + 1], t_spread[:1])[0, 0] for i in range(10)]
+assert all(torch.equal(v, one_at_a_time[0]) for v in one_at_a_time)          # the same bits, video by video
+print("FFA-APE v_0 of 10 videos computed one at a time: bit-identical")
 assert v0_stats["APE"]["min"] > 0 and v0_stats["APE"]["mean"] > 0.5 * v0_stats["APE"]["late"]
 """),
     md(r"""
@@ -658,7 +663,7 @@ measures the same three columns.
   (never more than one fixed window of anchors, and no more time at $t = 10{,}000$ than at $t = 10$).
 * **FFA-APE** (StyleInV) swaps the first anchor's noise for a learned constant $c_0^m$ and makes the convolutions
   left-sided.  Then $u_0$, and with it $v_0 = A u_0$, reads only constants: over 100 noise seeds the FFA-APE
-  $v_0$ are bit-identical, while APE's are as far apart as the codes at any later anchor and cannot even be
+  $v_0$ are the same vector (bit for bit when computed video by video), while APE's are as far apart as the codes at any later anchor and cannot even be
   told apart from them.
 * The price of causality: FFA-APE tokens see padding and $c_0^m$ for the first $Lr$ anchors, so the spread
   between videos ramps up over the first 176 frames of the face configuration before settling.

@@ -70,12 +70,12 @@ def test_ffa_v0_is_bit_identical_for_every_noise_sequence_and_ape_v0_is_not():
             batched = m(torch.arange(10) * 7919, torch.zeros(10, 1))[:, 0]
             mixed = m(torch.arange(10) + 100, torch.tensor([[0.0, 37.5, 5.0]] * 10))[:, 0]   # other t in the call
         if kind == "ffa_ape":
-            # bit for bit within a computation of one shape (10 calls of one video, the rows of one batch, two
-            # batches of equal size with other timestamps); across batch sizes the convolution may pick another
-            # kernel, a last-bit matter
+            # bit for bit for calls of one shape (10 calls of one video each); rows of a batch and calls of other
+            # shapes agree to float rounding only: a multi-threaded matmul treats the last rows of a block with
+            # another code path (measured: 2e-8 with 2 threads), while APE's v_0 differ by > 1e-2
             assert all(torch.equal(v, one_by_one[0]) for v in one_by_one)
-            assert all(torch.equal(v, batched[0]) for v in list(batched) + list(mixed))
-            torch.testing.assert_close(batched[0], one_by_one[0], rtol=0, atol=1e-6)
+            for v in list(batched) + list(mixed):
+                torch.testing.assert_close(v, one_by_one[0], rtol=0, atol=1e-6)
         else:
             dists = [torch.dist(one_by_one[0], v).item() for v in one_by_one[1:]]
             assert min(dists) > 1e-2
