@@ -46,7 +46,7 @@ def add_video_cli(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="video i uses content seed seed+i and motion seed seed+i")
     p.add_argument("--chunk", type=int, default=64, help="frames per forward pass (memory bound)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, type=Path, help="output folder: video_XXXX.mp4 and grid.mp4")
+    p.add_argument("--out", required=True, type=Path, help="output folder: one video_<seed>.mp4 per video and grid.mp4")
     p.set_defaults(handler=run_generate)
 
 
@@ -80,7 +80,7 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from .generate import load_video_generator
+    from .generate import load_video_generator, to_uint8
     from .train.loop import pick_device
     from .viz.video import save_video, video_grid
 
@@ -90,7 +90,7 @@ def run_generate(args: argparse.Namespace) -> int:
     seeds = [args.seed + i for i in range(args.num_videos)]
     w0 = gen.w0_from_seeds(seeds)
     video = gen.video(w0, args.frames, motion_seeds=seeds, chunk=args.chunk)      # B×T×3×R×R in [-1, 1]
-    frames = ((video.permute(0, 1, 3, 4, 2) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+    frames = to_uint8(video).permute(0, 1, 3, 4, 2).numpy()                   # B×T×R×R×3 uint8
     args.out.mkdir(parents=True, exist_ok=True)
     written = [save_video(frames[i], args.out / f"video_{seeds[i]:04d}.mp4", fps=args.fps)
                for i in range(len(seeds))]

@@ -21,6 +21,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from .metrics.protocol import to_uint8  # [-1, 1] → uint8 as StyleGAN-V's metric code rounds (re-exported here)
+
 Tensor = torch.Tensor
 
 __all__ = ["StyleInVClips", "VideoGenerator", "generate_video", "load_video_generator", "to_uint8"]
@@ -106,11 +108,6 @@ class VideoGenerator:
 
     def clip_source(self) -> "StyleInVClips":
         return StyleInVClips(self)
-
-
-def to_uint8(frames: Tensor) -> Tensor:
-    """[-1, 1] → uint8, rounding like StyleGAN-V's metric code."""
-    return (frames * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 class StyleInVClips:

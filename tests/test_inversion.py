@@ -9,7 +9,7 @@ from styleinv_lib.data import export_synthfaces
 from styleinv_lib.inversion import invert, psnr, reconstruction_summary
 from styleinv_lib.loading import export_encoder, load_encoder
 from styleinv_lib.nn.encoder import InversionEncoder
-from styleinv_lib.nn.stylegan2 import Generator
+from test_encoder import tiny_generator  # the same untrained smoke-sized G
 from styleinv_lib.train.checkpoint import CheckpointError, save_snapshot
 from styleinv_lib.train.inversion import config_for_profile, train_encoder
 
@@ -28,12 +28,7 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def G():
     """An untrained smoke-sized generator (32², w_dim 64) with w̄ set to the mean of 256 mapped z."""
-    torch.manual_seed(0)
-    g = Generator(z_dim=64, w_dim=64, img_resolution=32, mapping_kwargs=dict(num_layers=2),
-                  synthesis_kwargs=dict(channel_base=512, channel_max=32))
-    with torch.no_grad():
-        g.mapping.w_avg.copy_(g.mapping(torch.randn(256, 64))[:, 0].mean(0))
-    return g.eval().requires_grad_(False)
+    return tiny_generator()
 
 
 @pytest.fixture(scope="module")
