@@ -1,6 +1,6 @@
 # StyleInV, the book — the two commands of the README, and the steps they are made of.
 #   make all PROFILE=cpu   the main job: venv + install, render the embedded datasets, train the pipeline stages
-#                          that exist (StyleGAN2, inversion encoder, StyleInV), build the book into _build/html
+#                          (StyleGAN2, inversion encoder, StyleInV, style transfer), build the book into _build/html
 #   make test              every test: install, pytest on tests/ and on every notebook (nbval, smoke profile),
 #                          including a full book build with warnings as errors
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
@@ -11,9 +11,9 @@ TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: all test install data stylegan2 encoder styleinv book clean
+.PHONY: all test install data stylegan2 encoder styleinv style book clean
 
-all: install data stylegan2 encoder styleinv book
+all: install data stylegan2 encoder styleinv style book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
 
 test: install
@@ -50,6 +50,18 @@ ENCODER ?= checkpoints/encoder_synthfaces32_cpu.safetensors
 styleinv: data
 	$(BIN)/styleinv train-styleinv --generator $(GENERATOR) --encoder $(ENCODER) --data data/synthfaces \
 		--out runs/styleinv-$(PROFILE) --profile $(PROFILE) --resume auto
+
+# Stage 4: style transfer (§3.5): the generator fine-tuned on each art style with the mapping and the blocks up to
+# 8² frozen, plus chapter 8's ablation with nothing frozen (resumes runs left in runs/; about 20 min each with
+# PROFILE=cpu); `styleinv export-generator runs/style-toon-cpu --out toon.safetensors` writes a small file
+STYLES ?= toon sketch popart
+style: data
+	for s in $(STYLES); do \
+		$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/$$s --out runs/style-$$s-$(PROFILE) \
+			--profile $(PROFILE) --resume auto || exit 1; \
+	done
+	$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/toon \
+		--out runs/style-toon-unfrozen-$(PROFILE) --profile $(PROFILE) --freeze-res 0 --train-mapping --resume auto
 
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going

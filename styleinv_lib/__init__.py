@@ -15,9 +15,11 @@ The names a user needs are importable from here::
     gen = sil.load_video_generator("checkpoints/styleinv_synthfaces32_cpu.safetensors",
                                    generator="checkpoints/stylegan2_synthfaces32_cpu.safetensors")
     video = gen.video(gen.w0_from_seeds([0, 1]), num_frames=128)   # (2, 128, 3, 32, 32) in [-1, 1]
+    toon = sil.load_generator("checkpoints/stylegan2_synthfaces32_toon_cpu.safetensors")   # a fine-tune of G (§3.5)
+    videos, latents = gen.plug_and_play([gen.G, toon], gen.w0_from_seeds([0]), 64)      # same w_t, two styles
 """
 from .data import (
-    SparseClipSampler, StyleImages, SynthFaces, SynthSky, VideoDataError, VideoFolder, inspect_dataset,
+    ImageFolder, SparseClipSampler, StyleImages, SynthFaces, SynthSky, VideoDataError, VideoFolder, inspect_dataset,
 )
 from ._version import __version__
 from .generate import VideoGenerator, generate_video, load_video_generator
@@ -27,7 +29,7 @@ from .profiles import PROFILES, Profile, get_profile
 from . import data, viz
 
 __all__ = [
-    "PROFILES", "Profile", "SparseClipSampler", "StyleImages", "SynthFaces", "SynthSky", "VideoDataError",
+    "ImageFolder", "PROFILES", "Profile", "SparseClipSampler", "StyleImages", "SynthFaces", "SynthSky", "VideoDataError",
     "VideoFolder", "VideoGenerator", "__version__", "data", "generate_video", "get_profile", "inspect_dataset",
     "invert", "load_encoder", "load_generator", "load_video_generator", "viz",
 ]

@@ -9,6 +9,16 @@ from pathlib import Path
 from .profiles import PROFILES
 
 
+def add_run_args(p) -> None:
+    """The options every training command shares: snapshots, seed, device, resuming, GPUs, progress bar."""
+    p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
+    p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
+    p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def add_video_cli(sub) -> None:
     p = sub.add_parser("train-styleinv", help="train StyleInV with FFA-ST against a frozen StyleGAN2 (stage 3)",
                        description="Train the temporal-style-modulated inversion network (Eq. 2) with first-frame-"
@@ -29,24 +39,26 @@ def add_video_cli(sub) -> None:
     p.add_argument("--anchor-spacing", type=int, default=None, help="FFA-APE anchor spacing Δ (faces 16, sky 128)")
     p.add_argument("--metrics", default=None, help="'probe' (SynthFaces probe metrics) or 'none'")
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
-    p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
-    p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
-    p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_run_args(p)
     p.set_defaults(handler=run_train_styleinv)
 
     p = sub.add_parser("generate", help="generate videos with a trained StyleInV (mp4 per video + a grid)")
     p.add_argument("--motion", required=True, type=Path, help="the styleinv run folder or .safetensors file")
     p.add_argument("--generator", type=Path, default=None, help="override the StyleGAN2 recorded in the run")
+    p.add_argument("--decoder", type=Path, action="append", default=[],
+                   help="another generator sharing G's W space (a finetune-style run or file); repeatable: each "
+                        "decodes the same latent sequence into its own videos, shown side by side in grid.mp4")
+    p.add_argument("--init-images", type=Path, default=None,
+                   help="a folder of images: one video per image, starting from its raw-encoder inversion (§4.2)")
     p.add_argument("--num-videos", type=int, default=4)
     p.add_argument("--frames", type=int, default=128, help="frames per video (any length; generated in chunks)")
     p.add_argument("--fps", type=float, default=25)
     p.add_argument("--seed", type=int, default=0, help="video i uses content seed seed+i and motion seed seed+i")
     p.add_argument("--chunk", type=int, default=64, help="frames per forward pass (memory bound)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--out", required=True, type=Path, help="output folder: one video_<seed>.mp4 per video and grid.mp4")
+    p.add_argument("--out", required=True, type=Path,
+                   help="output folder: video_<seed>.mp4 per video (video_<seed>_<decoder>.mp4 per decoder), "
+                        "grid.mp4 (videos in rows, generators side by side), latents.safetensors, generate.json")
     p.set_defaults(handler=run_generate)
 
 
@@ -79,24 +91,58 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
+def _decoder_name(path: Path, taken: set) -> str:
+    name = path.name.removesuffix(".safetensors") or "decoder"
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base}-{k}", k + 1
+    taken.add(name)
+    return name
+
+
 def run_generate(args: argparse.Namespace) -> int:
-    from .generate import load_video_generator, to_uint8
+    import torch
+    from safetensors.torch import save_file
+
+    from .generate import load_video_generator, side_by_side, to_uint8
+    from .loading import load_generator
     from .train.loop import pick_device
-    from .viz.video import save_video, video_grid
+    from .viz.video import save_video
 
     if args.num_videos < 1 or args.frames < 1:
         raise ValueError("--num-videos and --frames must be positive")
-    gen = load_video_generator(args.motion, generator=args.generator, device=pick_device(args.device))
-    seeds = [args.seed + i for i in range(args.num_videos)]
-    w0 = gen.w0_from_seeds(seeds)
-    video = gen.video(w0, args.frames, motion_seeds=seeds, chunk=args.chunk)      # B×T×3×R×R in [-1, 1]
-    frames = to_uint8(video).permute(0, 1, 3, 4, 2).numpy()                   # B×T×R×R×3 uint8
+    for path in args.decoder:
+        if not path.exists():
+            raise FileNotFoundError(f"--decoder {path} does not exist")
+    device = pick_device(args.device)
+    gen = load_video_generator(args.motion, generator=args.generator, device=device)
+    decoders = [load_generator(path, device=device) for path in args.decoder]
+    if args.init_images is not None:                  # initial-frame conditioned generation (§4.2, Fig. 9)
+        from .data.images import ImageFolder
+
+        images = ImageFolder(args.init_images, gen.resolution)
+        w0 = gen.w0_from_images(torch.stack([images.read(i) for i in range(len(images))]))
+        seeds = [args.seed + i for i in range(len(images))]
+    else:
+        seeds = [args.seed + i for i in range(args.num_videos)]
+        w0 = gen.w0_from_seeds(seeds)
+    videos, latents = gen.plug_and_play([gen.G, *decoders], w0, args.frames, motion_seeds=seeds, chunk=args.chunk)
+    taken: set = set()
+    names = [""] + ["_" + _decoder_name(p, taken) for p in args.decoder]
     args.out.mkdir(parents=True, exist_ok=True)
-    written = [save_video(frames[i], args.out / f"video_{seeds[i]:04d}.mp4", fps=args.fps)
-               for i in range(len(seeds))]
-    written.append(save_video(video_grid(frames), args.out / "grid.mp4", fps=args.fps))
+    written = []
+    for video, suffix in zip(videos, names):
+        frames = to_uint8(video).permute(0, 1, 3, 4, 2).numpy()                   # B×T×R×R×3 uint8
+        written += [save_video(frames[i], args.out / f"video_{seeds[i]:04d}{suffix}.mp4", fps=args.fps)
+                    for i in range(len(seeds))]
+    written.append(save_video(side_by_side(videos), args.out / "grid.mp4", fps=args.fps))
+    save_file({"latents": latents.contiguous(), "w0": w0.float().cpu().contiguous()},
+              str(args.out / "latents.safetensors"))
     (args.out / "generate.json").write_text(json.dumps({
-        "motion": str(args.motion), "frames": args.frames, "fps": args.fps, "seeds": seeds,
+        "motion": str(args.motion), "generator": gen.G.info["path"],
+        "decoders": [str(p) for p in args.decoder], "init_images": str(args.init_images or ""),
+        "frames": args.frames, "fps": args.fps, "seeds": seeds,
+        "grid": "rows: videos; columns: the motion's generator, then each --decoder in order",
         "videos": [p.name for p in written]}, indent=2))
     print(f"wrote {len(written)} videos to {args.out}")
     return 0

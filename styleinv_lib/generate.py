@@ -7,7 +7,9 @@ Frame t is ``G(w0 + E_s(G(w0), s_t))`` (Eq. 2), independent of every other frame
 * a 2,048-frame video is generated in chunks of ``chunk`` frames with bounded memory, and equals the one-batch
   result (up to floating-point reassociation);
 * ``w0`` comes from a seed (``z → G.mapping``), is given directly, or comes from an image through the raw inversion
-  encoder (initial-frame conditioned generation, §4.2, Fig. 9).
+  encoder (initial-frame conditioned generation, §4.2, Fig. 9);
+* the latent sequence ``w_t`` can be decoded by other generators that share G's W space, such as style-transfer
+  fine-tunes of G (plug-and-play, §3.5, Fig. 8): :func:`decode_latents` and :meth:`VideoGenerator.plug_and_play`.
 
 :class:`VideoGenerator` bundles G, StyleInV and (optionally) the raw encoder; :func:`load_video_generator` builds it
 from a StyleInV run folder or exported file.  :class:`StyleInVClips` adapts it to the metrics protocol
@@ -25,7 +27,8 @@ from .metrics.protocol import to_uint8  # [-1, 1] → uint8 as StyleGAN-V's metr
 
 Tensor = torch.Tensor
 
-__all__ = ["StyleInVClips", "VideoGenerator", "generate_video", "load_video_generator", "to_uint8"]
+__all__ = ["StyleInVClips", "VideoGenerator", "check_compatible", "decode_latents", "generate_video",
+           "latent_sequence", "load_video_generator", "side_by_side", "to_uint8"]
 
 
 def _as_time_grid(timestamps, batch: int, device) -> Tensor:
@@ -49,24 +52,82 @@ def generate_video(G, styleinv, w0: Tensor, timestamps, motion_seeds=None, *, ch
     ``0..B-1``).  ``chunk``: frames per forward pass per video (memory is bounded by ``B·chunk`` frames).  ``x0``:
     ``G(w0)`` if already computed.  ``return_latents``: also return ``w_t`` (B×T×w_dim).
     """
-    device = w0.device
     b = w0.shape[0]
-    t = _as_time_grid(timestamps, b, device)
+    frames, latents = [], []
+    for w in _latent_chunks(G, styleinv, w0, timestamps, motion_seeds, chunk, x0, noise_mode):
+        img = G.synthesis(w.reshape(-1, w.shape[-1]), noise_mode=noise_mode)
+        frames.append(img.reshape(b, w.shape[1], *img.shape[1:]).float().cpu())
+        if return_latents:
+            latents.append(w.float().cpu())
+    video = torch.cat(frames, dim=1)
+    return (video, torch.cat(latents, dim=1)) if return_latents else video
+
+
+def _latent_chunks(G, styleinv, w0: Tensor, timestamps, motion_seeds, chunk: int, x0: Tensor | None,
+                   noise_mode: str) -> Iterator[Tensor]:
+    """``w_t`` (B×n×w_dim) for successive chunks of ``chunk`` timestamps (Eq. 2; ``x0 = G(w0)``)."""
+    b = w0.shape[0]
+    t = _as_time_grid(timestamps, b, w0.device)
     seeds = torch.arange(b) if motion_seeds is None else torch.as_tensor(motion_seeds, dtype=torch.int64)
     if seeds.shape != (b,):
         raise ValueError(f"motion_seeds must hold one seed per video ({b}), got shape {tuple(seeds.shape)}")
     if x0 is None and styleinv.use_encoder:
         x0 = G.synthesis(w0, noise_mode=noise_mode)
-    frames, latents = [], []
     for start in range(0, t.shape[1], chunk):
-        tc = t[:, start:start + chunk]
-        w = styleinv(w0, x0, seeds, tc)                                   # B×n×w_dim
-        img = G.synthesis(w.reshape(-1, w.shape[-1]), noise_mode=noise_mode)
-        frames.append(img.reshape(b, tc.shape[1], *img.shape[1:]).float().cpu())
-        if return_latents:
-            latents.append(w.float().cpu())
-    video = torch.cat(frames, dim=1)
-    return (video, torch.cat(latents, dim=1)) if return_latents else video
+        yield styleinv(w0, x0, seeds, t[:, start:start + chunk])
+
+
+@torch.no_grad()
+def latent_sequence(G, styleinv, w0: Tensor, timestamps, motion_seeds=None, *, chunk: int = 64,
+                    x0: Tensor | None = None, noise_mode: str = "const") -> Tensor:
+    """The latents ``w_t`` (B×T×w_dim, CPU) of the videos ``(w0, motion_seeds)`` without decoding frames."""
+    return torch.cat([w.float().cpu() for w in _latent_chunks(G, styleinv, w0, timestamps, motion_seeds, chunk,
+                                                              x0, noise_mode)], dim=1)
+
+
+def check_compatible(G, other, name: str = "generator") -> None:
+    """Refuse a generator that cannot decode ``G``'s latents: another w dimension or number of ws."""
+    if other.w_dim != G.w_dim or other.num_ws != G.num_ws:
+        where = getattr(other, "info", {}).get("path", name)
+        raise ValueError(f"{where}: its W space (w_dim {other.w_dim}, {other.num_ws} ws at "
+                         f"{other.img_resolution}²) differs from the motion's generator (w_dim {G.w_dim}, "
+                         f"{G.num_ws} ws at {G.img_resolution}²); plug-and-play decoding needs a fine-tune of that "
+                         "generator (`styleinv finetune-style`)")
+
+
+@torch.no_grad()
+def decode_latents(G, latents: Tensor, *, chunk: int = 256, noise_mode: str = "const") -> Tensor:
+    """Frames ``B×T×3×R×R`` (float in [-1, 1], CPU) of ``G`` for a latent sequence ``latents`` (B×T×w_dim)."""
+    if latents.ndim != 3 or latents.shape[-1] != G.w_dim:
+        raise ValueError(f"latents must be B×T×{G.w_dim}, got {tuple(latents.shape)}")
+    device = next(G.parameters()).device
+    flat = latents.reshape(-1, latents.shape[-1])
+    out = [G.synthesis(flat[i:i + chunk].to(device), noise_mode=noise_mode).float().cpu()
+           for i in range(0, flat.shape[0], chunk)]
+    img = torch.cat(out)
+    return img.reshape(*latents.shape[:2], *img.shape[1:])
+
+
+def side_by_side(videos: Sequence[Tensor], gap: int = 2) -> np.ndarray:
+    """One uint8 video ``(T, H', W', 3)``: row ``i`` shows video ``i`` of every entry of ``videos`` (each
+    ``B×T×3×R×R`` in [-1, 1], same B and T) side by side, in order (Fig. 8's layout)."""
+    from .viz.video import video_grid
+
+    shapes = {tuple(v.shape[:2]) for v in videos}
+    if len(shapes) != 1:
+        raise ValueError(f"videos must share their number and length, got {sorted(shapes)}")
+    b = videos[0].shape[0]
+    tiles = [to_uint8(v[i]).permute(0, 2, 3, 1).numpy() for i in range(b) for v in videos]
+    return video_grid(tiles, nrow=len(videos), gap=gap)
+
+
+def _times(num_frames: int | None, timestamps):
+    """``timestamps``, or ``0..num_frames-1`` when none are given."""
+    if timestamps is not None:
+        return timestamps
+    if num_frames is None or num_frames < 1:
+        raise ValueError("give num_frames >= 1 or timestamps")
+    return torch.arange(num_frames, dtype=torch.float32)
 
 
 class VideoGenerator:
@@ -99,12 +160,22 @@ class VideoGenerator:
     def video(self, w0: Tensor, num_frames: int | None = None, *, timestamps=None, motion_seeds=None,
               chunk: int = 64, return_latents: bool = False):
         """Frames ``B×T×3×R×R`` in [-1, 1] for ``timestamps`` (default ``0..num_frames-1``)."""
-        if timestamps is None:
-            if num_frames is None or num_frames < 1:
-                raise ValueError("give num_frames >= 1 or timestamps")
-            timestamps = torch.arange(num_frames, dtype=torch.float32)
-        return generate_video(self.G, self.styleinv, w0.to(self.device), timestamps, motion_seeds, chunk=chunk,
-                              noise_mode=self.noise_mode, return_latents=return_latents)
+        return generate_video(self.G, self.styleinv, w0.to(self.device), _times(num_frames, timestamps),
+                              motion_seeds, chunk=chunk, noise_mode=self.noise_mode, return_latents=return_latents)
+
+    @torch.no_grad()
+    def plug_and_play(self, generators: Sequence, w0: Tensor, num_frames: int | None = None, *, timestamps=None,
+                      motion_seeds=None, chunk: int = 64) -> tuple[list[Tensor], Tensor]:
+        """One latent sequence, several decoders (§3.5, Fig. 8): StyleInV computes ``w_t`` once (with this
+        generator's ``G(w0)`` as its first frame) and every generator in ``generators`` decodes the same ``w_t``.
+        Returns ``([B×T×3×R×R per generator], latents B×T×w_dim)``."""
+        for i, other in enumerate(generators):
+            check_compatible(self.G, other, f"generator {i}")
+        latents = latent_sequence(self.G, self.styleinv, w0.to(self.device), _times(num_frames, timestamps),
+                                  motion_seeds, chunk=chunk, noise_mode=self.noise_mode)
+        videos = [decode_latents(other.to(self.device).eval(), latents, noise_mode=self.noise_mode)
+                  for other in generators]
+        return videos, latents
 
     def clip_source(self) -> "StyleInVClips":
         return StyleInVClips(self)

@@ -30,27 +30,53 @@ def _generator_from(snap: Snapshot, which: str):
     return G.eval().requires_grad_(False)
 
 
+#: Stages whose snapshots hold a StyleGAN2 generator: the image stage and style-transfer fine-tuning.
+GENERATOR_STAGES = ("stylegan2", "style_transfer")
+
+
+def _generator_snapshot(path) -> Snapshot:
+    snap = load_snapshot(resolve_checkpoint(path))
+    if snap.stage not in GENERATOR_STAGES:
+        raise CheckpointError(f"{snap.path} was written by stage {snap.stage!r}, expected a generator "
+                              f"({' or '.join(repr(s) for s in GENERATOR_STAGES)})")
+    return snap
+
+
 def load_generator(path, *, device="cpu", resolution: int | None = None, which: str = "G_ema"):
-    """The StyleGAN2 generator of a ``stylegan2`` run (its moving average ``G_ema`` by default), in eval mode.
+    """The StyleGAN2 generator of a ``stylegan2`` or ``style_transfer`` run or exported file (its moving average
+    ``G_ema`` by default), in eval mode; ``G.info`` records where it came from.
 
     ``resolution``, when given, is checked against the generator's.
     """
-    snap = load_snapshot(resolve_checkpoint(path), expected_stage="stylegan2")
+    snap = _generator_snapshot(path)
     G = _generator_from(snap, which)
+    G.info = {"path": str(snap.path), "stage": snap.stage, "step": snap.step,
+              "fine_tuned": snap.config.get("fine_tuned") or (
+                  _fine_tuning_record(snap) if snap.stage == "style_transfer" else None)}
     if resolution is not None and G.img_resolution != resolution:
         raise CheckpointError(f"{snap.path}: the generator is {G.img_resolution}x{G.img_resolution}, "
                               f"expected {resolution}x{resolution}")
     return G.to(device)
 
 
+def _fine_tuning_record(snap: Snapshot) -> dict:
+    c = snap.config
+    return {"parent": c.get("parent", ""), "images": c.get("images", ""), "style": c.get("style", ""),
+            "freeze_res": c.get("effective_freeze_res"), "freeze_mapping": c.get("freeze_mapping"),
+            "step": snap.step}
+
+
 def export_generator(run, out, *, which: str = "G_ema") -> Path:
-    """Write only the generator of a run (a few MB) into one file that :func:`load_generator` reads."""
-    snap = load_snapshot(resolve_checkpoint(run), expected_stage="stylegan2")
+    """Write only the generator of a run (a few MB) into one file that :func:`load_generator` reads.  A
+    style-transfer run's export records its parent, style and frozen layers under ``fine_tuned``."""
+    snap = _generator_snapshot(run)
     G = _generator_from(snap, which)
     config = {"stage": "stylegan2", "exported_from": str(snap.path), "exported_by": __version__,
               "generator": snap.config["generator"],
               "training": {k: v for k, v in snap.config.items() if k not in ("generator", "discriminator")},
               "step": snap.step}
+    if snap.stage == "style_transfer":
+        config["fine_tuned"] = _fine_tuning_record(snap)
     return save_snapshot(Path(out), stage="stylegan2", config=config, modules={which: G})
 
 

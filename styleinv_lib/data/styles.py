@@ -174,3 +174,23 @@ class StyleImages:
         identity, motion, t, palette = self._draw(index)
         return {"identity": identity.to_dict(), "temperament": motion.temperament, "t": round(t, 4),
                 "factors": {k: round(float(v[0]), 5) for k, v in motion.factors([t]).items()}}
+
+
+def paired_style_images(style: str, num_images: int, *, resolution: int = 64, seed: int = 0,
+                        size: int | None = None) -> tuple[Tensor, Tensor]:
+    """The same subjects, poses and expressions rendered as photos and in ``style``: two uint8 tensors
+    ``(N, 3, S, S)``, where ``S`` is ``size`` (area-downsampled from ``resolution``, as a dataset read at a lower
+    resolution would be) or ``resolution``.  A perfect style transfer would map the first onto the second, so
+    measurements between them are the ceiling for a fine-tuned generator (chapter 8)."""
+    if style not in ALL_STYLES:
+        raise ValueError(f"unknown style {style!r}: choose one of {', '.join(ALL_STYLES)}")
+    draws = [StyleImages(style, resolution, seed)._draw(i) for i in range(num_images)]
+
+    def render(which: str) -> Tensor:
+        x = torch.stack([render_styled(ident, motion.factors([t]), resolution, which, palette_index=palette)[0]
+                         for ident, motion, t, palette in draws]).permute(0, 3, 1, 2)
+        if size is not None and size != resolution:
+            x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="area").round().to(torch.uint8)
+        return x.contiguous()
+
+    return render("photo"), render(style)

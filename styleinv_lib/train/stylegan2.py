@@ -152,7 +152,8 @@ class StyleGAN2Stage:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         g_lr, g_betas = adjusted_adam_params(cfg.lr, (0.0, 0.99), cfg.pl_interval if cfg.pl_weight > 0 else None)
         d_lr, d_betas = adjusted_adam_params(cfg.lr, (0.0, 0.99), max(cfg.r1_interval, 0))
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=g_lr, betas=g_betas, eps=1e-8)
+        self.g_params = list(self.G.parameters())       # what opt_G trains (style transfer freezes some)
+        self.opt_G = torch.optim.Adam(self.g_params, lr=g_lr, betas=g_betas, eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
         self.scalers = {k: self.policy.grad_scaler() for k in ("G", "D")} if self.policy.use_grad_scaler else None
 
@@ -194,6 +195,11 @@ class StyleGAN2Stage:
         synth = self.synthesis_fwd if net is None else G.synthesis
         return synth(ws), ws
 
+    def extra_generator_loss(self, fake: torch.Tensor, ws: torch.Tensor, logs: dict) -> torch.Tensor | None:
+        """A loss added to ``Gmain`` for the fakes ``fake = G(ws)`` (none here; style transfer adds its perceptual
+        and identity terms).  Log values go into ``logs``."""
+        return None
+
     def _backward_step(self, name: str, loss: torch.Tensor, opt, params) -> None:
         apply_gradients(loss, opt, params, self.dist, self.scalers[name] if self.scalers is not None else None)
 
@@ -203,14 +209,15 @@ class StyleGAN2Stage:
         batch = self.stream.local_batch
         logs: dict[str, float] = {}
         real = self.real_batch(step)
-        g_params, d_params = list(self.G.parameters()), list(self.D.parameters())
+        g_params, d_params = self.g_params, list(self.D.parameters())
 
-        # Gmain: fool D on augmented fakes
+        # Gmain: fool D on augmented fakes (plus any extra generator loss of a subclass)
         self.D.requires_grad_(False)
         with self.policy.autocast():
-            fake, _ = self._generate(batch)
+            fake, ws = self._generate(batch)
             loss_g = g_nonsaturating_loss(self.D_fwd(self._aug(fake)).float())
-        self._backward_step("G", loss_g, self.opt_G, g_params)
+            extra = self.extra_generator_loss(fake, ws, logs)
+        self._backward_step("G", loss_g if extra is None else loss_g + extra, self.opt_G, g_params)
         logs["Loss/G/loss"] = loss_g.detach()
 
         # Greg: path-length regularisation, lazily every pl_interval steps (in fp32)
