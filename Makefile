@@ -11,7 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: all test install data stylegan2 encoder styleinv style book clean
+.PHONY: all test install data stylegan2 encoder styleinv style experiments book clean
 
 all: install data stylegan2 encoder styleinv style book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
@@ -62,6 +62,12 @@ style: data
 	done
 	$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/toon \
 		--out runs/style-toon-unfrozen-$(PROFILE) --profile $(PROFILE) --freeze-res 0 --train-mapping --resume auto
+
+# Chapter 9's experiments (not part of `all`: hours with PROFILE=cpu): the full model and the Table 3 ablations,
+# trained from the committed generator and encoder, evaluated, one row each in runs/experiments/results.jsonl
+experiments: data
+	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
+		--encoder $(ENCODER) --root runs/experiments
 
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going

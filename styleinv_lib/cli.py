@@ -4,7 +4,8 @@ Groups arrive with the stages: ``styleinv data ...`` (render, inspect), ``train-
 ``metrics`` (FID/FVD with the real networks), ``assets`` (where those networks come from),
 ``train-probe`` (the SynthFaces ground-truth probe), ``train-encoder`` / ``invert`` (the inversion encoder of
 Eq. 1), ``train-styleinv`` / ``generate`` (StyleInV, in :mod:`styleinv_lib.cli_video`), ``finetune-style`` /
-``export-generator`` (style transfer, in :mod:`styleinv_lib.cli_style`) and ``styleinv profiles``.
+``export-generator`` (style transfer, in :mod:`styleinv_lib.cli_style`), ``experiment`` (chapter 9's runs, in
+:mod:`styleinv_lib.experiments`) and ``styleinv profiles``.
 Every error a user can cause (a missing folder, a bad video, a folder holding another render) is printed as one
 line naming the file and the problem, with exit status 2.
 """
@@ -140,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_style import add_style_cli
 
     add_style_cli(sub)
+    from .experiments import add_experiment_cli
+
+    add_experiment_cli(sub)
 
     sub.add_parser("profiles", help="list the size presets")
     return parser

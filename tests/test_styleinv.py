@@ -51,10 +51,8 @@ def _styleinv(G, kind="ffa_ape", encoder=True, perturb=True) -> StyleInV:
     return SI.eval()
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    """A small G and encoder as files, and a 6-video SynthFaces folder at 32²."""
-    root = tmp_path_factory.mktemp("styleinv")
+def write_assets(root):
+    """A small G and encoder as files, and a 6-video SynthFaces folder at 32², in ``root``."""
     G = _small_G()
     save_snapshot(root / "G.safetensors", stage="stylegan2", config={"stage": "stylegan2", "generator": G.config},
                   modules={"G_ema": G}, rng={})
@@ -63,6 +61,11 @@ def assets(tmp_path_factory):
                   modules={"E": E}, rng={})
     export_synthfaces(root / "data", num_videos=6, num_frames=24, resolution=32, seed=5, progress=False)
     return root
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return write_assets(tmp_path_factory.mktemp("styleinv"))
 
 
 def _cfg(assets, **kw):

@@ -1,0 +1,205 @@
+"""Named, declarative experiments for the evaluation chapter: train (or resume), evaluate, one JSON row each.
+
+Each :class:`Experiment` is a StyleInV configuration — the full model or one of the paper's Table 3 ablations —
+with the paper's DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
+``<root>/<name>-<profile>/`` (resuming a run left there), evaluates it with
+
+* the metrics protocol (:mod:`styleinv_lib.metrics.protocol`: FID, FVD16 and, outside ``smoke``, FVD128, at the
+  profile's protocol sizes; the ``gpu`` profile is StyleGAN-V's protocol), and
+* the SynthFaces probe metrics (:mod:`styleinv_lib.metrics.groundtruth`: identity preservation over 16 / 128 /
+  1,024 frames, first-frame error, motion statistics against the real videos'),
+
+and appends one row to ``<root>/results.jsonl``.  Re-running skips an experiment whose row is there for the same
+configuration (a hash of it is stored in the row), so ``styleinv experiment all`` picks up where it stopped.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .fileio import atomic_write_text
+from .profiles import get_profile
+
+RESULTS_FILE = "results.jsonl"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row of the evaluation: a StyleInV configuration (``overrides`` of the profile's preset)."""
+
+    name: str
+    description: str
+    overrides: dict = field(default_factory=dict)
+    paper_row: str = ""                          # the row of the paper's Table 3 (DeeperForensics 256²)
+    paper: dict = field(default_factory=dict)    # its FID / FVD16 / FVD128
+
+
+#: The full model and the Table 3 ablations, with the paper's numbers (Table 3, DeeperForensics 256²).
+EXPERIMENTS = {e.name: e for e in (
+    Experiment("full", "StyleInV: FFA-APE, encoder-initialised modulated inversion, FFA-D, first-frame L2", {},
+               "#5 Ours", {"fid": 54.05, "fvd16": 41.58, "fvd128": 53.93}),
+    Experiment("no_encoder", "w/o inversion encoder: the temporal style itself is the residual, w_t = w0 + s_t",
+               {"use_encoder": False, "encoder": ""}, "#1 w/o inversion encoder",
+               {"fid": 54.35, "fvd16": 59.49, "fvd128": 152.82}),
+    Experiment("ape", "w/o FFA-APE: StyleGAN-V's acyclic positional encoding (v_0 depends on the noise)",
+               {"motion_kind": "ape"}, "#2 w/o FFA-APE", {"fid": 55.26, "fvd16": 88.98, "fvd128": 144.52}),
+    Experiment("no_ffa_d_no_l2", "w/o FFA-D and w/o the first-frame L2 (Eq. 4)",
+               {"first_frame_in_d": False, "lambda_recon": 0.0}, "#3 w/o Eq.(4) & FFA-D",
+               {"fid": 52.55, "fvd16": 67.43, "fvd128": 58.88}),
+    Experiment("no_ffa_d", "w/o FFA-D, with the first-frame L2", {"first_frame_in_d": False}, "#4 w/o FFA-D",
+               {"fid": 53.95, "fvd16": 86.32, "fvd128": 59.76}),
+)}
+
+
+def protocol_metrics(profile: str) -> tuple[str, ...]:
+    """FID and FVD16 always; FVD128 (128-frame I3D clips, the slow one) outside the smoke profile."""
+    return ("fid", "fvd16") if get_profile(profile).name == "smoke" else ("fid", "fvd16", "fvd128")
+
+
+def horizons(profile: str) -> tuple[int, ...]:
+    """Identity-preservation horizons: the paper's long-video question at 16, 128 and 1,024 frames."""
+    return (16,) if get_profile(profile).name == "smoke" else (16, 128, 1024)
+
+
+def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **overrides):
+    """The StyleInV config of ``exp`` under ``profile`` (paths first, then the experiment's switches)."""
+    from .train.styleinv import config_for_profile
+
+    values = {"data": str(data), "generator": str(generator), "encoder": str(encoder or ""), **overrides,
+              **exp.overrides}
+    return config_for_profile(get_profile(profile).name, **values)
+
+
+def config_hash(cfg) -> str:
+    from dataclasses import asdict
+
+    return hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_results(root) -> list[dict]:
+    path = Path(root) / RESULTS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append(root: Path, row: dict) -> None:
+    path = root / RESULTS_FILE
+    previous = path.read_text() if path.exists() else ""
+    atomic_write_text(path, previous + json.dumps(row, sort_keys=True) + "\n")
+
+
+def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0) -> dict:
+    """Protocol metrics and SynthFaces probe metrics of a trained StyleInV run (see the module docstring)."""
+    import numpy as np
+
+    from .data.video import VideoFolder
+    from .generate import load_video_generator
+    from .metrics.groundtruth import compare_motion, first_frame_error, identity_preservation, motion_statistics
+    from .metrics.probe import load_probe
+    from .metrics.protocol import PROTOCOL_PRESETS, evaluate
+
+    prof = get_profile(profile)
+    gen = load_video_generator(run, device=device)
+    out = {"protocol": evaluate(gen.clip_source(), data, protocol_metrics(prof.name),
+                                PROTOCOL_PRESETS[prof.name], device=device)}
+    probe = load_probe(device=device)
+    n = {"smoke": 2}.get(prof.name, 16)
+    seeds = list(range(seed, seed + n))
+    w0 = gen.w0_from_seeds(seeds)
+    longest = max(horizons(prof.name))
+    ids = identity_preservation((gen.video(w0[i:i + 1], longest, motion_seeds=[s])[0] for i, s in enumerate(seeds)),
+                                probe, horizons=horizons(prof.name))
+    out["identity_preservation"] = {k: v for k, v in ids.items() if "@" in k}          # share@h, cosine@h
+    short = gen.video(w0, min(128, longest), motion_seeds=seeds)
+    import torch
+
+    with torch.no_grad():
+        g_w0 = gen.G.synthesis(w0, noise_mode="const").cpu()
+    out["first_frame"] = first_frame_error(short[:, 0], g_w0, probe=probe)
+    real = VideoFolder(data, gen.resolution, mode="frames")
+    k = min(n, real.num_videos)
+    frames = min(short.shape[1], min(real.num_frames(i) for i in range(k)))
+    real_videos = torch.stack([real.read_frames(i, np.arange(frames)) for i in range(k)])
+    out["motion"] = compare_motion(motion_statistics(short[:, :frames], probe),
+                                   motion_statistics(real_videos, probe)).as_dict()
+    return out
+
+
+def run_experiment(name: str, profile=None, *, data, generator, encoder, root, device="auto", progress: bool = True,
+                   **overrides) -> dict:
+    """Train (or resume) and evaluate one experiment; append and return its row (or return the existing row)."""
+    from .train.loop import pick_device
+    from .train.styleinv import train_styleinv
+
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)} or 'all'")
+    exp, prof = EXPERIMENTS[name], get_profile(profile)
+    root = Path(root)
+    cfg = experiment_config(exp, prof.name, data=data, generator=generator, encoder=encoder, device=device,
+                            **overrides)
+    key = config_hash(cfg)
+    for row in read_results(root):
+        if row["experiment"] == name and row["profile"] == prof.name and row["config_hash"] == key:
+            return row
+    run = root / f"{name}-{prof.name}"
+    t0 = time.perf_counter()
+    result = train_styleinv(cfg, run, resume="auto", progress=progress)
+    if result.interrupted:
+        raise KeyboardInterrupt(f"{name}: training stopped ({result.interrupted}); run the command again to resume")
+    train_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device)
+    row = {"experiment": name, "description": exp.description, "profile": prof.name, "config_hash": key,
+           "run": str(run), "kimg": result.kimg, "train_seconds": round(train_s, 1),
+           "eval_seconds": round(time.perf_counter() - t1, 1), "paper_row": exp.paper_row, "paper": exp.paper,
+           **metrics}
+    root.mkdir(parents=True, exist_ok=True)
+    _append(root, row)
+    return row
+
+
+def add_experiment_cli(sub) -> None:
+    """``styleinv experiment NAME|all|list``, wired in by :mod:`styleinv_lib.cli`."""
+    from .profiles import PROFILES
+
+    p = sub.add_parser("experiment", help="train and evaluate the full model and the paper's ablations (Table 3)",
+                       description="Run named experiments (train or resume, evaluate, one JSON row each in "
+                                   f"<root>/{RESULTS_FILE}); rerunning skips finished ones. 'list' shows them.")
+    p.add_argument("name", help=f"one of {', '.join(EXPERIMENTS)}, 'all' or 'list'")
+    p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
+    p.add_argument("--data", type=Path, default=Path("data/synthfaces"), help="the video dataset (default "
+                                                                             "data/synthfaces)")
+    p.add_argument("--generator", type=Path, default=Path("checkpoints/stylegan2_synthfaces32_cpu.safetensors"))
+    p.add_argument("--encoder", type=Path, default=Path("checkpoints/encoder_synthfaces32_cpu.safetensors"))
+    p.add_argument("--root", type=Path, default=Path("runs/experiments"), help="run folders and results.jsonl")
+    p.add_argument("--kimg", type=float, default=None, help="override the profile's training length")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=run_experiment_cli)
+
+
+def run_experiment_cli(args) -> int:
+    if args.name == "list":
+        for e in EXPERIMENTS.values():
+            print(f"{e.name:16s} {e.paper_row:26s} {e.description}")
+        return 0
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    if args.name != "all" and args.name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {args.name!r}: choose one of {', '.join(EXPERIMENTS)}, 'all' or 'list'")
+    for what in ("data", "generator", "encoder"):
+        if not getattr(args, what).exists():
+            raise FileNotFoundError(f"--{what} {getattr(args, what)} does not exist")
+    for name in names:
+        row = run_experiment(name, args.profile, data=args.data, generator=args.generator, encoder=args.encoder,
+                             root=args.root, device=args.device, progress=not args.quiet, total_kimg=args.kimg)
+        print(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in row["protocol"]["metrics"].items()))
+    print(f"results in {args.root / RESULTS_FILE}")
+    return 0
+
+
+__all__ = ["EXPERIMENTS", "Experiment", "RESULTS_FILE", "add_experiment_cli", "evaluate_run", "experiment_config",
+           "read_results", "run_experiment", "run_experiment_cli"]

@@ -1,0 +1,52 @@
+"""The experiment runner of chapter 9: every Table 3 experiment trains, evaluates and writes one row (smoke)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from styleinv_lib.cli import main as cli_main
+from styleinv_lib.experiments import EXPERIMENTS, experiment_config, read_results, run_experiment
+
+from test_styleinv import write_assets  # test_styleinv's small G, encoder and dataset
+
+SMALL = dict(max_distance=8, anchor_spacing=8, window=16, motion_dim=16, noise_dim=16, metrics="")
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return write_assets(tmp_path_factory.mktemp("experiments"))
+
+
+def test_each_experiment_sets_exactly_its_switches(assets):
+    paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
+    full = experiment_config(EXPERIMENTS["full"], "smoke", **paths)
+    expected = {"no_encoder": {"use_encoder": False, "encoder": ""}, "ape": {"motion_kind": "ape"},
+                "no_ffa_d_no_l2": {"first_frame_in_d": False, "lambda_recon": 0.0},
+                "no_ffa_d": {"first_frame_in_d": False}}
+    for name, switches in expected.items():
+        cfg = experiment_config(EXPERIMENTS[name], "smoke", **paths)
+        changed = {k: v for k, v in vars(cfg).items() if vars(full)[k] != v}
+        assert changed == switches, name
+        assert EXPERIMENTS[name].paper.keys() == {"fid", "fvd16", "fvd128"}
+
+
+def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
+    """`styleinv experiment all --profile smoke`: five rows with protocol and probe metrics; a rerun trains nothing."""
+    paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
+    rows = [run_experiment(name, "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
+            for name in EXPERIMENTS]
+    assert [r["experiment"] for r in read_results(tmp_path)] == list(EXPERIMENTS)
+    for row in rows:
+        assert set(row["protocol"]["metrics"]) == {"fid", "fvd16"} and row["protocol"]["comparable_to_paper"] is False
+        assert all(v > 0 for v in row["protocol"]["metrics"].values())
+        assert 0 <= row["identity_preservation"]["share@16"] <= 1 and "psnr" in row["first_frame"]
+        assert "yaw_std" in json.dumps(row["motion"]) and row["kimg"] > 0
+    snapshots = sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*"))
+    again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
+    assert again == rows[0] and len(read_results(tmp_path)) == len(EXPERIMENTS)
+    assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
+    assert cli_main(["experiment", "list"]) == 0
+    assert cli_main(["experiment", "nonsense", "--data", str(assets / "data")]) == 2
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run_experiment("nonsense", "smoke", root=tmp_path, **paths)
