@@ -1,0 +1,51 @@
+"""The autoregressive motion generator of the MoCoGAN-HD-style baseline (chapter 9)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from styleinv_lib.nn.autoregressive import AutoregressiveMotion
+
+
+def _M() -> AutoregressiveMotion:
+    torch.manual_seed(0)
+    return AutoregressiveMotion(w_dim=32, hidden_dim=64, noise_dim=16)
+
+
+def test_first_latent_is_w0_and_videos_are_functions_of_their_seed():
+    M = _M()
+    w0 = torch.randn(3, 32)
+    w = M(w0, 12, motion_seeds=[5, 6, 7])
+    assert w.shape == (3, 12, 32) and torch.equal(w[:, 0], w0)
+    assert torch.equal(M(w0, 12, motion_seeds=[5, 6, 7]), w)                # reproducible
+    other = M(w0, 12, motion_seeds=[8, 6, 7])
+    assert torch.equal(other[1:], w[1:]) and not torch.allclose(other[0, 1:], w[0, 1:])
+    assert torch.allclose(M(w0[1:2], 12, motion_seeds=[6])[0], w[1], atol=1e-6)  # independent of batch company
+    assert (w[:, 1:] - w[:, :-1]).abs().sum(-1).min() > 0                    # it moves
+
+
+def test_causal_a_longer_video_extends_a_shorter_one_and_stays_bounded():
+    """Autoregressive: the first 16 latents of a 1,024-frame video are the 16-frame video; the residual stays within
+    its tanh bound however long the video runs."""
+    M = _M()
+    w0 = torch.randn(2, 32)
+    short = M(w0, 16, motion_seeds=[1, 2])
+    long = M(w0, 1024, motion_seeds=[1, 2])
+    assert torch.allclose(long[:, :16], short, atol=1e-6)
+    residual = (long - w0[:, None]).abs()
+    assert torch.isfinite(long).all() and (residual <= M.scale.abs().max() + 1e-6).all()
+
+
+def test_gradients_reach_every_part_and_bad_inputs_are_refused():
+    M = _M()
+    w = M(torch.randn(2, 32), 6, motion_seeds=[0, 1])
+    w.square().mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in M.parameters())
+    clone = AutoregressiveMotion(**M.config)
+    clone.load_state_dict(M.state_dict())
+    x = torch.randn(1, 32)
+    assert torch.equal(clone(x, 5, [3]), M(x, 5, [3]))
+    with pytest.raises(ValueError, match=r"w0 must be \(batch, 32\)"):
+        M(torch.randn(2, 16), 4)
+    with pytest.raises(ValueError, match="one seed per video"):
+        M(torch.randn(2, 32), 4, motion_seeds=[1])
