@@ -1,10 +1,12 @@
-"""The autoregressive motion generator of the MoCoGAN-HD-style baseline (chapter 9)."""
+"""The autoregressive motion generator of the MoCoGAN-HD-style baseline (chapter 9) and its training stage."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from styleinv_lib.nn.autoregressive import AutoregressiveMotion
+
+from test_styleinv import write_assets  # test_styleinv's small G and dataset
 
 
 def _M() -> AutoregressiveMotion:
@@ -49,3 +51,46 @@ def test_gradients_reach_every_part_and_bad_inputs_are_refused():
         M(torch.randn(2, 16), 4)
     with pytest.raises(ValueError, match="one seed per video"):
         M(torch.randn(2, 32), 4, motion_seeds=[1])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Training (the stage on the shared loop)
+# ------------------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return write_assets(tmp_path_factory.mktemp("autoregressive"))
+
+
+def _cfg(assets, **kw):
+    from styleinv_lib.train.autoregressive import config_for_profile
+
+    return config_for_profile("smoke", data=str(assets / "data"), generator=str(assets / "G.safetensors"),
+                              device="cpu", **kw)
+
+
+def test_a_training_step_moves_the_motion_network_on_whole_clips(assets):
+    from styleinv_lib.train.autoregressive import AutoregressiveStage
+
+    stage = AutoregressiveStage(_cfg(assets))
+    real = stage.real_clips(0)
+    assert real.shape == (4, 8, 3, 32, 32) and -1 <= real.min() and real.max() <= 1
+    fake = stage.fake_clips(0, 2)
+    assert fake.shape == real.shape
+    before = [p.clone() for p in stage.M.parameters()]
+    logs = stage.step(0)
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()) and "Loss/r1_penalty" in logs
+    assert any(not torch.equal(a, b) for a, b in zip(before, stage.M.parameters()))
+    assert all(not p.requires_grad for p in stage.G.parameters())
+
+
+def test_baseline_training_resumes_bit_exactly(assets, tmp_path):
+    from styleinv_lib.train.autoregressive import train_autoregressive
+
+    straight = train_autoregressive(_cfg(assets), tmp_path / "a", progress=False, tensorboard=False)
+    train_autoregressive(_cfg(assets, total_kimg=0.008), tmp_path / "b", progress=False, tensorboard=False)
+    resumed = train_autoregressive(_cfg(assets), tmp_path / "b", resume="auto", progress=False, tensorboard=False)
+    assert straight.step == resumed.step == 4
+    for name in ("M", "M_ema", "D"):
+        a, b = getattr(straight.stage, name).state_dict(), getattr(resumed.stage, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
