@@ -1,7 +1,8 @@
 """Named, declarative experiments for the evaluation chapter: train (or resume), evaluate, one JSON row each.
 
 Each :class:`Experiment` is a StyleInV configuration — the full model or one of the paper's Table 3 ablations —
-with the paper's DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
+or the autoregressive baseline (:mod:`styleinv_lib.train.autoregressive`, MoCoGAN-HD-style), with the paper's
+DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
 ``<root>/<name>-<profile>/`` (resuming a run left there), evaluates it with
 
 * the metrics protocol (:mod:`styleinv_lib.metrics.protocol`: FID, FVD16 and, outside ``smoke``, FVD128, at the
@@ -28,13 +29,14 @@ RESULTS_FILE = "results.jsonl"
 
 @dataclass(frozen=True)
 class Experiment:
-    """One row of the evaluation: a StyleInV configuration (``overrides`` of the profile's preset)."""
+    """One row of the evaluation: a configuration (``overrides`` of the profile's preset) of a ``kind`` of model."""
 
     name: str
     description: str
     overrides: dict = field(default_factory=dict)
-    paper_row: str = ""                          # the row of the paper's Table 3 (DeeperForensics 256²)
-    paper: dict = field(default_factory=dict)    # its FID / FVD16 / FVD128
+    paper_row: str = ""                          # the paper's row (Table 3, or Table 1 for the baseline)
+    paper: dict = field(default_factory=dict)    # its FID / FVD16 / FVD128 on DeeperForensics 256²
+    kind: str = "styleinv"                       # "styleinv" or "autoregressive"
 
 
 #: The full model and the Table 3 ablations, with the paper's numbers (Table 3, DeeperForensics 256²).
@@ -51,6 +53,8 @@ EXPERIMENTS = {e.name: e for e in (
                {"fid": 52.55, "fvd16": 67.43, "fvd128": 58.88}),
     Experiment("no_ffa_d", "w/o FFA-D, with the first-frame L2", {"first_frame_in_d": False}, "#4 w/o FFA-D",
                {"fid": 53.95, "fvd16": 86.32, "fvd128": 59.76}),
+    Experiment("autoregressive", "MoCoGAN-HD-style baseline: an LSTM walk in W from w0, 16-frame clips, dense 3-D D",
+               {}, "Table 1 MoCoGAN-HD", {"fid": 135.30, "fvd16": 101.07, "fvd128": 610.30}, kind="autoregressive"),
 )}
 
 
@@ -65,12 +69,19 @@ def horizons(profile: str) -> tuple[int, ...]:
 
 
 def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **overrides):
-    """The StyleInV config of ``exp`` under ``profile`` (paths first, then the experiment's switches)."""
-    from .train.styleinv import config_for_profile
+    """The config of ``exp`` under ``profile``: paths, then ``overrides`` (those the kind's config has: StyleInV
+    sizes do not apply to the baseline), then the experiment's own switches."""
+    from dataclasses import fields
 
-    values = {"data": str(data), "generator": str(generator), "encoder": str(encoder or ""), **overrides,
-              **exp.overrides}
-    return config_for_profile(get_profile(profile).name, **values)
+    if exp.kind == "autoregressive":
+        from .train.autoregressive import AutoregressiveConfig as Config, config_for_profile
+        values = {"data": str(data), "generator": str(generator)}
+    else:
+        from .train.styleinv import StyleInVConfig as Config, config_for_profile
+        values = {"data": str(data), "generator": str(generator), "encoder": str(encoder or "")}
+    known = {f.name for f in fields(Config)}
+    values.update({k: v for k, v in overrides.items() if k in known})
+    return config_for_profile(get_profile(profile).name, **{**values, **exp.overrides})
 
 
 def config_hash(cfg) -> str:
@@ -92,18 +103,18 @@ def _append(root: Path, row: dict) -> None:
     atomic_write_text(path, previous + json.dumps(row, sort_keys=True) + "\n")
 
 
-def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0) -> dict:
-    """Protocol metrics and SynthFaces probe metrics of a trained StyleInV run (see the module docstring)."""
+def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str = "styleinv") -> dict:
+    """Protocol metrics and SynthFaces probe metrics of a trained run (see the module docstring)."""
     import numpy as np
 
     from .data.video import VideoFolder
-    from .generate import load_video_generator
+    from .generate import load_autoregressive_generator, load_video_generator
     from .metrics.groundtruth import compare_motion, first_frame_error, identity_preservation, motion_statistics
     from .metrics.probe import load_probe
     from .metrics.protocol import PROTOCOL_PRESETS, evaluate
 
     prof = get_profile(profile)
-    gen = load_video_generator(run, device=device)
+    gen = (load_autoregressive_generator if kind == "autoregressive" else load_video_generator)(run, device=device)
     out = {"protocol": evaluate(gen.clip_source(), data, protocol_metrics(prof.name),
                                 PROTOCOL_PRESETS[prof.name], device=device)}
     probe = load_probe(device=device)
@@ -132,6 +143,7 @@ def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0) -> dict:
 def run_experiment(name: str, profile=None, *, data, generator, encoder, root, device="auto", progress: bool = True,
                    **overrides) -> dict:
     """Train (or resume) and evaluate one experiment; append and return its row (or return the existing row)."""
+    from .train.autoregressive import train_autoregressive
     from .train.loop import pick_device
     from .train.styleinv import train_styleinv
 
@@ -147,13 +159,16 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
             return row
     run = root / f"{name}-{prof.name}"
     t0 = time.perf_counter()
-    result = train_styleinv(cfg, run, resume="auto", progress=progress)
+    train = train_autoregressive if exp.kind == "autoregressive" else train_styleinv
+    result = train(cfg, run, resume="auto", progress=progress)
     if result.interrupted:
         raise KeyboardInterrupt(f"{name}: training stopped ({result.interrupted}); run the command again to resume")
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device)
-    row = {"experiment": name, "description": exp.description, "profile": prof.name, "config_hash": key,
+    metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device,
+                           kind=exp.kind)
+    row = {"experiment": name, "kind": exp.kind, "description": exp.description, "profile": prof.name,
+           "config_hash": key,
            "run": str(run), "kimg": result.kimg, "train_seconds": round(train_s, 1),
            "eval_seconds": round(time.perf_counter() - t1, 1), "paper_row": exp.paper_row, "paper": exp.paper,
            **metrics}

@@ -27,8 +27,9 @@ from .metrics.protocol import to_uint8  # [-1, 1] → uint8 as StyleGAN-V's metr
 
 Tensor = torch.Tensor
 
-__all__ = ["StyleInVClips", "VideoGenerator", "check_compatible", "decode_latents", "generate_video",
-           "latent_sequence", "load_video_generator", "side_by_side", "to_uint8"]
+__all__ = ["AutoregressiveVideoGenerator", "StyleInVClips", "VideoGenerator", "check_compatible", "decode_latents",
+           "generate_video", "latent_sequence", "load_autoregressive_generator", "load_video_generator",
+           "side_by_side", "to_uint8"]
 
 
 def _as_time_grid(timestamps, batch: int, device) -> Tensor:
@@ -181,13 +182,49 @@ class VideoGenerator:
         return StyleInVClips(self)
 
 
+class AutoregressiveVideoGenerator(VideoGenerator):
+    """The autoregressive baseline (chapter 9) behind :class:`VideoGenerator`'s interface: ``video(w0, T)`` unrolls
+    the motion network for ``T`` steps (sequentially: frame t needs frames 0..t-1) and decodes with G.  Timestamps
+    must be whole frames; a video of length ``max(t) + 1`` is unrolled and the asked-for frames are returned."""
+
+    def __init__(self, G, motion, *, device="cpu", noise_mode: str = "const", info: dict | None = None):
+        super().__init__(G, motion, None, device=device, noise_mode=noise_mode, info=info)
+        self.motion = self.styleinv
+
+    def _latents(self, w0: Tensor, num_frames, timestamps, motion_seeds) -> Tensor:
+        t = torch.as_tensor(_times(num_frames, timestamps))
+        if t.ndim != 1 or (t < 0).any() or (t != t.round()).any():
+            raise ValueError("the autoregressive baseline takes whole-frame timestamps >= 0 (one list for all videos)")
+        seeds = list(range(w0.shape[0])) if motion_seeds is None else list(motion_seeds)
+        w = self.motion(w0.to(self.device), int(t.max()) + 1, seeds)
+        return w[:, t.long().to(w.device)].float().cpu()
+
+    @torch.no_grad()
+    def video(self, w0: Tensor, num_frames: int | None = None, *, timestamps=None, motion_seeds=None,
+              chunk: int = 64, return_latents: bool = False):
+        latents = self._latents(w0, num_frames, timestamps, motion_seeds)
+        video = decode_latents(self.G, latents, chunk=chunk * w0.shape[0], noise_mode=self.noise_mode)
+        return (video, latents) if return_latents else video
+
+    @torch.no_grad()
+    def plug_and_play(self, generators: Sequence, w0: Tensor, num_frames: int | None = None, *, timestamps=None,
+                      motion_seeds=None, chunk: int = 64) -> tuple[list[Tensor], Tensor]:
+        for i, other in enumerate(generators):
+            check_compatible(self.G, other, f"generator {i}")
+        latents = self._latents(w0, num_frames, timestamps, motion_seeds)
+        return [decode_latents(other.to(self.device).eval(), latents, noise_mode=self.noise_mode)
+                for other in generators], latents
+
+
 class StyleInVClips:
     """The metrics protocol's view of a :class:`VideoGenerator`: ``n`` uint8 clips ``(n, T, 3, R, R)`` from a seed."""
 
     def __init__(self, gen: VideoGenerator):
         self.gen = gen
         self.resolution = gen.resolution
-        self.description = f"StyleInV videos, {gen.resolution}² ({gen.info.get('motion_kind', 'ffa_ape')})"
+        self.description = (f"autoregressive baseline videos, {gen.resolution}²"
+                            if isinstance(gen, AutoregressiveVideoGenerator) else
+                            f"StyleInV videos, {gen.resolution}² ({gen.info.get('motion_kind', 'ffa_ape')})")
 
     def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[Tensor]:
         rng = np.random.default_rng([seed, 0x51])
@@ -204,32 +241,17 @@ def load_video_generator(path, *, generator=None, encoder=None, device="cpu", wh
     ``generator`` / ``encoder`` override the paths recorded in the run (the raw encoder is optional: only
     :meth:`VideoGenerator.w0_from_images` needs it; the recorded one is loaded when the file exists).
     """
-    from .loading import checkpoint_path, load_encoder, load_generator, resolve_checkpoint
+    from .loading import load_encoder, resolve_checkpoint
     from .train.checkpoint import load_snapshot
     from .train.styleinv import STAGE, build_styleinv
 
-    def recorded(p: str) -> Path:
-        """A path recorded at training time; ``checkpoints/<name>`` is looked up with :func:`checkpoint_path` (any
-        working directory, or a download in Colab) when it does not exist as written."""
-        q = Path(p)
-        if not q.exists() and q.parent.name == "checkpoints":
-            try:
-                return checkpoint_path(q.name)
-            except FileNotFoundError:
-                pass
-        return q
-
     snap = load_snapshot(resolve_checkpoint(path), expected_stage=STAGE)
     cfg = snap.config
-    g_path = Path(generator) if generator is not None else recorded(cfg["generator"])
-    if not g_path.exists():
-        raise FileNotFoundError(f"{snap.path}: its generator {g_path} is missing; pass generator=PATH "
-                                "(the StyleGAN2 run or file it was trained with)")
-    G = load_generator(g_path, device=device)
+    G = _recorded_generator(snap, generator, device)
     SI = build_styleinv(cfg["networks"])
     SI.load_state_dict(snap.modules_state(which))
     E = None
-    e_path = encoder if encoder is not None else (recorded(cfg["encoder"]) if cfg.get("encoder") else None)
+    e_path = encoder if encoder is not None else (_recorded(cfg["encoder"]) if cfg.get("encoder") else None)
     if e_path is not None and Path(e_path).exists():
         E = load_encoder(e_path, device=device)
     elif encoder is not None:
@@ -237,3 +259,46 @@ def load_video_generator(path, *, generator=None, encoder=None, device="cpu", wh
     info = {"motion_kind": cfg["networks"]["motion"]["kind"], "path": str(snap.path),
             "step": cfg.get("step", snap.step)}
     return VideoGenerator(G, SI, E, device=device, info=info)
+
+
+def _recorded(p: str) -> Path:
+    """A path recorded at training time; ``checkpoints/<name>`` is looked up with
+    :func:`~styleinv_lib.loading.checkpoint_path` (any working directory, or a download in Colab) when it does not
+    exist as written."""
+    from .loading import checkpoint_path
+
+    q = Path(p)
+    if not q.exists() and q.parent.name == "checkpoints":
+        try:
+            return checkpoint_path(q.name)
+        except FileNotFoundError:
+            pass
+    return q
+
+
+def _recorded_generator(snap, generator, device):
+    """The generator a run was trained with (or ``generator``), with a clear error when it is missing."""
+    from .loading import load_generator
+
+    g_path = Path(generator) if generator is not None else _recorded(snap.config["generator"])
+    if not g_path.exists():
+        raise FileNotFoundError(f"{snap.path}: its generator {g_path} is missing; pass generator=PATH "
+                                "(the StyleGAN2 run or file it was trained with)")
+    return load_generator(g_path, device=device)
+
+
+def load_autoregressive_generator(path, *, generator=None, device="cpu", which: str = "M_ema"
+                                  ) -> AutoregressiveVideoGenerator:
+    """An :class:`AutoregressiveVideoGenerator` from a baseline run folder or snapshot (``styleinv experiment``)."""
+    from .loading import resolve_checkpoint
+    from .nn.autoregressive import AutoregressiveMotion
+    from .train.autoregressive import STAGE
+    from .train.checkpoint import load_snapshot
+
+    snap = load_snapshot(resolve_checkpoint(path), expected_stage=STAGE)
+    G = _recorded_generator(snap, generator, device)
+    motion = AutoregressiveMotion(**snap.config["motion"])
+    motion.load_state_dict(snap.modules_state(which))
+    return AutoregressiveVideoGenerator(G, motion, device=device,
+                                        info={"motion_kind": "autoregressive", "path": str(snap.path),
+                                              "step": snap.step})

@@ -94,3 +94,20 @@ def test_baseline_training_resumes_bit_exactly(assets, tmp_path):
     for name in ("M", "M_ema", "D"):
         a, b = getattr(straight.stage, name).state_dict(), getattr(resumed.stage, name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_baseline_videos_through_the_video_generator_interface(assets, tmp_path):
+    from styleinv_lib.generate import load_autoregressive_generator
+    from styleinv_lib.train.autoregressive import train_autoregressive
+
+    train_autoregressive(_cfg(assets), tmp_path / "run", progress=False, tensorboard=False)
+    gen = load_autoregressive_generator(tmp_path / "run")
+    w0 = gen.w0_from_seeds([1, 2])
+    video, latents = gen.video(w0, 20, motion_seeds=[3, 4], return_latents=True)
+    assert video.shape == (2, 20, 3, 32, 32) and torch.equal(latents[:, 0], w0)
+    picked = gen.video(w0, timestamps=[19, 0, 7], motion_seeds=[3, 4])
+    assert torch.allclose(picked, video[:, [19, 0, 7]], atol=1e-5)
+    clips = next(iter(gen.clip_source().clips(2, 6, seed=0, batch=2)))
+    assert clips.shape == (2, 6, 3, 32, 32) and clips.dtype == torch.uint8
+    with pytest.raises(ValueError, match="whole-frame"):
+        gen.video(w0, timestamps=[0.5], motion_seeds=[3, 4])

@@ -29,10 +29,13 @@ def test_each_experiment_sets_exactly_its_switches(assets):
         changed = {k: v for k, v in vars(cfg).items() if vars(full)[k] != v}
         assert changed == switches, name
         assert EXPERIMENTS[name].paper.keys() == {"fid", "fvd16", "fvd128"}
+    baseline = experiment_config(EXPERIMENTS["autoregressive"], "smoke", **paths, motion_dim=16, device="cpu")
+    assert type(baseline).__name__ == "AutoregressiveConfig" and baseline.clip_frames == 8  # StyleInV sizes dropped
 
 
 def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
-    """`styleinv experiment all --profile smoke`: five rows with protocol and probe metrics; a rerun trains nothing."""
+    """`styleinv experiment all --profile smoke`: one row per experiment (the Table 3 ablations and the
+    autoregressive baseline) with protocol and probe metrics; a rerun trains nothing."""
     paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
     rows = [run_experiment(name, "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
             for name in EXPERIMENTS]
