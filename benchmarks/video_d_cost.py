@@ -37,24 +37,34 @@ def saved_bytes(fn) -> tuple[object, int]:
     return out, total
 
 
-def d_step(D, clips: torch.Tensor, extra: dict) -> dict:
-    """One D step on ``clips`` (2B clips: reals and fakes): time, FLOPs, saved activation bytes (and CUDA peak)."""
+def d_step(D, clips: torch.Tensor, extra: dict, repeats: int) -> dict:
+    """D steps on ``clips`` (2B clips: reals and fakes): the fastest of ``repeats`` timed steps, then one counted
+    step for FLOPs and saved activation bytes (and the CUDA peak), so that counting does not slow the timing."""
     from torch.utils.flop_counter import FlopCounterMode
 
     device = clips.device
+
+    def step(count: bool = False):
+        D.zero_grad(set_to_none=True)
+        logits, activation = saved_bytes(lambda: D(clips, **extra)) if count else (D(clips, **extra), 0)
+        torch.nn.functional.softplus(logits).mean().backward()
+        return activation
+
+    seconds = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds.append(time.perf_counter() - start)
     if device.type == "cuda":
-        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    D.zero_grad(set_to_none=True)
-    start = time.perf_counter()
     counter = FlopCounterMode(display=False)
     with counter:
-        logits, activation = saved_bytes(lambda: D(clips, **extra))
-        torch.nn.functional.softplus(logits).mean().backward()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    row = {"seconds": time.perf_counter() - start, "gflops": counter.get_total_flops() / 1e9,
-           "activation_mb": activation / 2**20}
+        activation = step(count=True)
+    row = {"seconds": min(seconds), "gflops": counter.get_total_flops() / 1e9, "activation_mb": activation / 2**20}
     if device.type == "cuda":
         row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return row
@@ -84,9 +94,8 @@ def main() -> None:
         t = torch.stack([torch.tensor([0, T // 4, T // 2, T - 1])] * b).to(device)
         four = clips[:, [0, T // 4, T // 2, T - 1]].contiguous()
         for name, D, x, extra in (("dense", dense, clips, {}), ("sparse", sparse, four, {"t": t})):
-            d_step(D, x, extra)                                                     # warm-up
-            runs = [d_step(D, x, extra) for _ in range(args.repeats)]
-            best = min(runs, key=lambda r: r["seconds"])
+            d_step(D, x, extra, 1)                                                  # warm-up
+            best = d_step(D, x, extra, args.repeats)
             rows.append({"discriminator": name, "clip_length": T, "frames_seen": x.shape[1], **best})
             print(f"T={T:5d} {name:6s} {best['seconds']:8.3f} s  {best['gflops']:9.2f} GFLOP  "
                   f"{best['activation_mb']:9.1f} MB saved for backward", flush=True)

@@ -106,6 +106,7 @@ def _append(root: Path, row: dict) -> None:
 def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str = "styleinv") -> dict:
     """Protocol metrics and SynthFaces probe metrics of a trained run (see the module docstring)."""
     import numpy as np
+    import torch
 
     from .data.video import VideoFolder
     from .generate import load_autoregressive_generator, load_video_generator
@@ -122,12 +123,17 @@ def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str =
     seeds = list(range(seed, seed + n))
     w0 = gen.w0_from_seeds(seeds)
     longest = max(horizons(prof.name))
-    ids = identity_preservation((gen.video(w0[i:i + 1], longest, motion_seeds=[s])[0] for i, s in enumerate(seeds)),
-                                probe, horizons=horizons(prof.name))
-    out["identity_preservation"] = {k: v for k, v in ids.items() if "@" in k}          # share@h, cosine@h
-    short = gen.video(w0, min(128, longest), motion_seeds=seeds)
-    import torch
+    heads = []                                  # the first (up to 128) frames of each long video, for the rest
 
+    def long_videos():
+        for i, s in enumerate(seeds):
+            video = gen.video(w0[i:i + 1], longest, motion_seeds=[s])[0]
+            heads.append(video[:min(128, longest)])
+            yield video
+
+    ids = identity_preservation(long_videos(), probe, horizons=horizons(prof.name))
+    out["identity_preservation"] = {k: v for k, v in ids.items() if "@" in k}          # share@h, cosine@h
+    short = torch.stack(heads)
     with torch.no_grad():
         g_w0 = gen.G.synthesis(w0, noise_mode="const").cpu()
     out["first_frame"] = first_frame_error(short[:, 0], g_w0, probe=probe)
