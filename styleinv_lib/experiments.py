@@ -36,7 +36,7 @@ class Experiment:
     overrides: dict = field(default_factory=dict)
     paper_row: str = ""                          # the paper's row (Table 3, or Table 1 for the baseline)
     paper: dict = field(default_factory=dict)    # its FID / FVD16 / FVD128 on DeeperForensics 256²
-    kind: str = "styleinv"                       # "styleinv" or "autoregressive"
+    kind: str = "styleinv"                       # "styleinv", "autoregressive", or a reference: "real", "static"
 
 
 #: The full model and the Table 3 ablations, with the paper's numbers (Table 3, DeeperForensics 256²).
@@ -55,7 +55,13 @@ EXPERIMENTS = {e.name: e for e in (
                {"fid": 53.95, "fvd16": 86.32, "fvd128": 59.76}),
     Experiment("autoregressive", "MoCoGAN-HD-style baseline: an LSTM walk in W from w0, 16-frame clips, dense 3-D D",
                {}, "Table 1 MoCoGAN-HD", {"fid": 135.30, "fvd16": 101.07, "fvd128": 610.30}, kind="autoregressive"),
+    Experiment("real_heldout", "reference: held-out real videos (not in the real statistics), the metrics' floor at "
+               "this protocol size", kind="real"),
+    Experiment("static", "reference: the StyleGAN2 generator's images held still, what the metrics charge for no "
+               "motion", kind="static"),
 )}
+#: Kinds that train nothing: reference rows that say what a number means at this protocol size.
+REFERENCE_KINDS = ("real", "static")
 
 
 def protocol_metrics(profile: str) -> tuple[str, ...]:
@@ -98,9 +104,17 @@ def read_results(root) -> list[dict]:
 
 
 def _append(root: Path, row: dict) -> None:
+    """Add ``row`` atomically; a lock file serialises concurrent runners (two experiments on two cores)."""
+    try:
+        import fcntl
+    except ImportError:                      # Windows: no lock, run one runner per root there
+        fcntl = None
     path = root / RESULTS_FILE
-    previous = path.read_text() if path.exists() else ""
-    atomic_write_text(path, previous + json.dumps(row, sort_keys=True) + "\n")
+    with open(root / (RESULTS_FILE + ".lock"), "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        previous = path.read_text() if path.exists() else ""
+        atomic_write_text(path, previous + json.dumps(row, sort_keys=True) + "\n")
 
 
 def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str = "styleinv") -> dict:
@@ -157,6 +171,9 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
         raise ValueError(f"unknown experiment {name!r}: choose one of {', '.join(EXPERIMENTS)} or 'all'")
     exp, prof = EXPERIMENTS[name], get_profile(profile)
     root = Path(root)
+    if exp.kind in REFERENCE_KINDS:
+        return _run_reference(exp, prof.name, data=data, generator=generator, root=root,
+                              device=pick_device(device) if device == "auto" else device)
     cfg = experiment_config(exp, prof.name, data=data, generator=generator, encoder=encoder, device=device,
                             **overrides)
     key = config_hash(cfg)
@@ -178,6 +195,45 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
            "run": str(run), "kimg": result.kimg, "train_seconds": round(train_s, 1),
            "eval_seconds": round(time.perf_counter() - t1, 1), "paper_row": exp.paper_row, "paper": exp.paper,
            **metrics}
+    root.mkdir(parents=True, exist_ok=True)
+    _append(root, row)
+    return row
+
+
+def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path, device) -> dict:
+    """A reference row: held-out real videos or the image generator held still, evaluated like a model."""
+    import torch
+
+    from .loading import load_generator
+    from .metrics.protocol import PROTOCOL_PRESETS, HeldOutClips, StaticImageClips, evaluate
+
+    protocol = PROTOCOL_PRESETS[profile]
+    key = hashlib.sha256(json.dumps({"name": exp.name, "data": str(data), "generator": str(generator),
+                                     "protocol": protocol.to_dict()}, sort_keys=True).encode()).hexdigest()[:16]
+    for row in read_results(root):
+        if row["experiment"] == exp.name and row["profile"] == profile and row["config_hash"] == key:
+            return row
+    t0 = time.perf_counter()
+    G = load_generator(generator, device=device)
+    if exp.kind == "real":
+        source = HeldOutClips(data, G.img_resolution, skip=protocol.num_clips)
+    else:
+        source = StaticImageClips(G, device=device)
+    row = {"experiment": exp.name, "kind": exp.kind, "description": exp.description, "profile": profile,
+           "config_hash": key, "run": "", "kimg": 0.0, "train_seconds": 0.0, "paper_row": "", "paper": {},
+           "protocol": evaluate(source, data, protocol_metrics(profile), protocol, device=device)}
+    if exp.kind == "real":
+        from .metrics.groundtruth import identity_preservation
+        from .metrics.probe import load_probe
+
+        row["held_out_videos"] = source.held_out_videos
+        held = range(source.skip, source.skip + min({"smoke": 2}.get(profile, 16), source.held_out_videos))
+        frames = min(source.folder.num_frames(i) for i in held)
+        videos = torch.stack([source.folder.read_frames(i, range(frames)) for i in held])
+        ids = identity_preservation(videos, load_probe(device=device),
+                                    horizons=[h for h in horizons(profile) if h <= frames])
+        row["identity_preservation"] = {k: v for k, v in ids.items() if "@" in k}
+    row["eval_seconds"] = round(time.perf_counter() - t0, 1)
     root.mkdir(parents=True, exist_ok=True)
     _append(root, row)
     return row
@@ -222,5 +278,5 @@ def run_experiment_cli(args) -> int:
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "RESULTS_FILE", "add_experiment_cli", "evaluate_run", "experiment_config",
+__all__ = ["EXPERIMENTS", "Experiment", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli", "evaluate_run", "experiment_config",
            "read_results", "run_experiment", "run_experiment_cli"]

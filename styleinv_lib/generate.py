@@ -289,7 +289,8 @@ def _recorded_generator(snap, generator, device):
 
 def load_autoregressive_generator(path, *, generator=None, device="cpu", which: str = "M_ema"
                                   ) -> AutoregressiveVideoGenerator:
-    """An :class:`AutoregressiveVideoGenerator` from a baseline run folder or snapshot (``styleinv experiment``)."""
+    """An :class:`AutoregressiveVideoGenerator` from a baseline run folder, snapshot or exported file
+    (:func:`~styleinv_lib.train.autoregressive.export_autoregressive`)."""
     from .loading import resolve_checkpoint
     from .nn.autoregressive import AutoregressiveMotion
     from .train.autoregressive import STAGE
@@ -301,4 +302,4 @@ def load_autoregressive_generator(path, *, generator=None, device="cpu", which: 
     motion.load_state_dict(snap.modules_state(which))
     return AutoregressiveVideoGenerator(G, motion, device=device,
                                         info={"motion_kind": "autoregressive", "path": str(snap.path),
-                                              "step": snap.step})
+                                              "step": snap.config.get("step", snap.step)})

@@ -132,6 +132,23 @@ REPOSITORY = "https://github.com/styleinv-book/styleinv-book"
 CHECKPOINT_URL_ENV = "STYLEINV_CHECKPOINT_URL"
 
 
+def _check_download(path: Path, name: str) -> None:
+    """A downloaded ``checkpoints/`` file is what its name says: a readable snapshot, or JSON (``.json``; one
+    object per line for ``.jsonl``, the committed experiment results)."""
+    import json
+
+    if name.endswith(".jsonl"):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                json.loads(line)
+    elif name.endswith(".json"):
+        json.loads(path.read_text())
+    else:
+        from .train.checkpoint import read_snapshot_metadata
+
+        read_snapshot_metadata(path)
+
+
 def checkpoint_path(name: str, *, download: bool = True) -> Path:
     """``checkpoints/<name>``: the file of this checkout when the package runs from one, else a copy downloaded once
     into ``$STYLEINV_CACHE/checkpoints`` (default ``~/.cache/styleinv``) from the repository's ``checkpoints/``
@@ -156,9 +173,7 @@ def checkpoint_path(name: str, *, download: bool = True) -> Path:
     tmp = cache / f".{name}.{os.getpid()}.part"
     try:
         urllib.request.urlretrieve(base + name, tmp)
-        from .train.checkpoint import read_snapshot_metadata
-
-        read_snapshot_metadata(tmp)            # refuse an HTML error page or a truncated file
+        _check_download(tmp, name)             # refuse an HTML error page or a truncated file
         os.replace(tmp, cached)
     except Exception as err:
         tmp.unlink(missing_ok=True)

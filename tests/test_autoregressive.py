@@ -111,3 +111,12 @@ def test_baseline_videos_through_the_video_generator_interface(assets, tmp_path)
     assert clips.shape == (2, 6, 3, 32, 32) and clips.dtype == torch.uint8
     with pytest.raises(ValueError, match="whole-frame"):
         gen.video(w0, timestamps=[0.5], motion_seeds=[3, 4])
+    # the exported file (M_ema and the config only) gives the same videos and is much smaller than the run
+    from styleinv_lib.loading import resolve_checkpoint
+    from styleinv_lib.train.autoregressive import export_autoregressive
+
+    out = export_autoregressive(tmp_path / "run", tmp_path / "baseline.safetensors")
+    exported = load_autoregressive_generator(out)
+    assert torch.equal(exported.video(w0, 20, motion_seeds=[3, 4]), video)
+    assert exported.info["step"] == gen.info["step"] == 4
+    assert out.stat().st_size < resolve_checkpoint(tmp_path / "run").stat().st_size / 2

@@ -6,11 +6,12 @@ import json
 import pytest
 
 from styleinv_lib.cli import main as cli_main
-from styleinv_lib.experiments import EXPERIMENTS, experiment_config, read_results, run_experiment
+from styleinv_lib.experiments import EXPERIMENTS, REFERENCE_KINDS, experiment_config, read_results, run_experiment
 
 from test_styleinv import write_assets  # test_styleinv's small G, encoder and dataset
 
 SMALL = dict(max_distance=8, anchor_spacing=8, window=16, motion_dim=16, noise_dim=16, metrics="")
+MODELS = [name for name, e in EXPERIMENTS.items() if e.kind not in REFERENCE_KINDS]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,8 @@ def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
     autoregressive baseline) with protocol and probe metrics; a rerun trains nothing."""
     paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
     rows = [run_experiment(name, "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
-            for name in EXPERIMENTS]
-    assert [r["experiment"] for r in read_results(tmp_path)] == list(EXPERIMENTS)
+            for name in MODELS]
+    assert [r["experiment"] for r in read_results(tmp_path)] == MODELS
     for row in rows:
         assert set(row["protocol"]["metrics"]) == {"fid", "fvd16"} and row["protocol"]["comparable_to_paper"] is False
         assert all(v > 0 for v in row["protocol"]["metrics"].values())
@@ -47,9 +48,40 @@ def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
         assert "yaw_std" in json.dumps(row["motion"]) and row["kimg"] > 0
     snapshots = sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*"))
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
-    assert again == rows[0] and len(read_results(tmp_path)) == len(EXPERIMENTS)
+    assert again == rows[0] and len(read_results(tmp_path)) == len(MODELS)
     assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
     assert cli_main(["experiment", "list"]) == 0
     assert cli_main(["experiment", "nonsense", "--data", str(assets / "data")]) == 2
     with pytest.raises(ValueError, match="unknown experiment"):
         run_experiment("nonsense", "smoke", root=tmp_path, **paths)
+
+
+def test_reference_rows_held_out_real_videos_score_below_a_still_generator(tmp_path):
+    """The two rows that make the table readable: held-out real videos (the floor at this protocol size) and the
+    image generator held still.  Real held-out clips come only from videos the real statistics did not use."""
+    import torch
+
+    from styleinv_lib.data.export import export_synthfaces
+    from styleinv_lib.metrics.protocol import PROTOCOL_PRESETS, HeldOutClips
+
+    write_assets(tmp_path)
+    export_synthfaces(tmp_path / "data12", num_videos=12, num_frames=24, resolution=32, seed=5, progress=False)
+    paths = dict(data=tmp_path / "data12", generator=tmp_path / "G.safetensors", encoder=tmp_path / "E.safetensors")
+    skip = PROTOCOL_PRESETS["smoke"].num_clips
+    source = HeldOutClips(paths["data"], 32, skip=skip)
+    clips = torch.cat(list(source.clips(6, 16, seed=0, batch=4)))
+    assert clips.shape == (6, 16, 3, 32, 32) and source.held_out_videos == 4
+    folder = source.folder
+    held = [folder.read_frames(v, range(24)) for v in range(skip, 12)]
+    used = [folder.read_frames(v, range(24)) for v in range(skip)]
+    inside = lambda clip, video: any(torch.equal(clip, video[s:s + 16]) for s in range(9))
+    assert all(any(inside(c, v) for v in held) and not any(inside(c, v) for v in used) for c in clips)
+    real = run_experiment("real_heldout", "smoke", root=tmp_path / "r", device="cpu", **paths)
+    still = run_experiment("static", "smoke", root=tmp_path / "r", device="cpu", **paths)
+    for m in ("fid", "fvd16"):
+        assert 0 < real["protocol"]["metrics"][m] < still["protocol"]["metrics"][m], m
+    assert real["held_out_videos"] == 4 and real["identity_preservation"]["share@16"] > 0.5
+    assert run_experiment("static", "smoke", root=tmp_path / "r", device="cpu", **paths) == still
+    assert len(read_results(tmp_path / "r")) == 2
+    with pytest.raises(ValueError, match="none held out"):
+        HeldOutClips(tmp_path / "data", 32, skip=6)

@@ -42,3 +42,17 @@ def test_missing_checkpoint_is_downloaded_once_and_checked(tmp_path, monkeypatch
         checkpoint_path("missing.safetensors")
     with pytest.raises(ValueError, match="plain file names"):
         checkpoint_path("../etc/passwd")
+
+
+def test_downloaded_results_file_must_be_json_lines(tmp_path, monkeypatch):
+    """The committed experiment results (``.jsonl``) download like a checkpoint and are checked as JSON lines."""
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "results.jsonl").write_text('{"experiment": "full"}\n{"experiment": "ape"}\n')
+    (server / "bad.jsonl").write_text("<html>404 not found</html>\n")
+    monkeypatch.setenv("STYLEINV_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("STYLEINV_CHECKPOINT_URL", server.as_uri() + "/")
+    assert checkpoint_path("results.jsonl").read_text().count("experiment") == 2
+    with pytest.raises(FileNotFoundError, match="bad.jsonl"):
+        checkpoint_path("bad.jsonl")
+    assert not (tmp_path / "cache" / "checkpoints" / "bad.jsonl").exists()

@@ -144,6 +144,21 @@ def test_probe_measured_motion_tracks_ground_truth(probe):
     assert abs(measured["mean"]["yaw_std"] / truth["mean"]["yaw_std"] - 1) < 0.35
 
 
+def test_motion_over_time_sees_motion_stop(probe):
+    """A video that freezes half-way (motion collapse) reads as zero speed in its later windows only."""
+    videos = _videos(FRESH_SEED, 3, 64, 32)
+    frozen = videos.clone()
+    frozen[:, 32:] = videos[:, 31:32]
+    moving = gt.motion_over_time(videos, probe, window=16)
+    stopped = gt.motion_over_time(frozen, probe, window=16)
+    assert moving["start"] == [0, 16, 32, 48] and moving["videos"] == 3 and moving["frames"] == 64
+    for name in gt.SPEED_FACTORS:
+        assert np.allclose(stopped[name][:2], moving[name][:2]) and stopped[name][2:] == [0.0, 0.0]
+    assert min(moving["yaw"]) > 0
+    with pytest.raises(ValueError, match="shorter than one window"):
+        gt.motion_over_time(videos[:, :8], probe, window=16)
+
+
 def test_wasserstein_known_answer():
     a = np.random.default_rng(0).normal(size=200)
     assert gt._wasserstein_1d(a, a + 0.3) == pytest.approx(0.3)

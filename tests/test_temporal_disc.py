@@ -59,3 +59,20 @@ def test_bad_clips_are_refused_with_the_expected_shape():
         _D()(torch.randn(2, 3, 32, 32))
     with pytest.raises(ValueError, match="img_resolution >= 8"):
         TemporalVideoDiscriminator(4)
+
+
+def test_discriminator_cost_record_is_linear_for_dense_and_flat_for_sparse():
+    """The cost study behind chapter 9's plot: FLOPs and saved activations double with T for the dense D only."""
+    from styleinv_lib.cost import discriminator_cost
+
+    rec = discriminator_cost((8, 16), resolution=16, batch=1, channel_base=256, channel_max=16, repeats=1)
+    rows = {(r["discriminator"], r["clip_length"]): r for r in rec["rows"]}
+    assert set(rows) == {("dense", 8), ("dense", 16), ("sparse", 8), ("sparse", 16)}
+    assert rows["dense", 16]["frames_seen"] == 16 and rows["sparse", 16]["frames_seen"] == 4
+    assert 1.8 < rows["dense", 16]["gflops"] / rows["dense", 8]["gflops"] < 2.2
+    assert 1.7 < rows["dense", 16]["activation_mb"] / rows["dense", 8]["activation_mb"] < 2.3
+    assert rows["sparse", 16]["gflops"] == pytest.approx(rows["sparse", 8]["gflops"])
+    assert rows["sparse", 16]["activation_mb"] == pytest.approx(rows["sparse", 8]["activation_mb"])
+    assert all(r["seconds"] > 0 for r in rec["rows"]) and rec["params"]["dense"] > 0
+    with pytest.raises(ValueError, match="≥ 4 frames"):
+        discriminator_cost((2,), resolution=16)

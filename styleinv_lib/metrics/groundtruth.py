@@ -13,6 +13,8 @@ that, because every training frame was rendered from known identity and motion f
   cosine and, optionally, LPIPS.
 * :func:`motion_statistics` / :func:`motion_statistics_from_factors` and :func:`compare_motion` — blink rate,
   yaw speed, head-turn amplitude and mouth activity of generated vs real videos.
+* :func:`motion_over_time` — the same speeds in consecutive windows of a long video, so that motion that dies
+  out (collapse) or runs away far beyond the training clip length shows as a trend.
 
 **These are SynthFaces probe metrics, not FID/FVD.**  They are only meaningful on SynthFaces-like frames, depend on
 the committed probe (its held-out accuracy is in ``probe.info["heldout"]``) and are not comparable with any
@@ -34,8 +36,10 @@ from .probe import SynthFacesProbe, check_frames
 Tensor = torch.Tensor
 
 __all__ = [
-    "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "compare_motion", "count_blinks",
-    "first_frame_error", "identity_preservation", "motion_statistics", "motion_statistics_from_factors",
+    "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "MotionComparison", "SPEED_FACTORS",
+    "compare_motion", "count_blinks",
+    "first_frame_error", "identity_preservation", "motion_over_time", "motion_statistics",
+    "motion_statistics_from_factors",
 ]
 
 #: Horizons (frames) of :func:`identity_preservation`: the paper's FVD16 / FVD128 lengths and a long video.
@@ -222,6 +226,43 @@ def motion_statistics(videos, probe: SynthFacesProbe, batch: int = 256) -> dict[
     if len(lengths) != 1:
         raise ValueError(f"all videos must have the same length, got {sorted(lengths)} frames")
     return motion_statistics_from_factors({k: np.stack(v) for k, v in seqs.items()})
+
+
+#: Factors whose per-frame change :func:`motion_over_time` tracks.
+SPEED_FACTORS = ("yaw", "pitch", "roll", "mouth_open", "blink")
+
+
+def motion_over_time(videos, probe: SynthFacesProbe, window: int = 64, batch: int = 256) -> dict[str, Any]:
+    """Probe-read motion speed in consecutive windows of long videos (``N x T x 3 x H x W`` or an iterable).
+
+    For each factor of :data:`SPEED_FACTORS`, the mean ``|f(t+1) - f(t)|`` over the frame pairs of each window of
+    ``window`` frames, averaged over videos.  A generator whose motion collapses beyond its training clips shows
+    speeds falling towards the probe's noise floor (measure still real videos, or a static video, for that floor);
+    one that drifts shows them rising.  Returns ``{"start": [window starts], factor: [mean speed per window], ...,
+    "videos": N, "frames": T, "window": window}``.
+    """
+    if window < 2:
+        raise ValueError(f"a window needs at least 2 frames, got {window}")
+    speeds: dict[str, list] = {name: [] for name in SPEED_FACTORS}
+    length = None
+    for video in _iter_videos(videos):
+        if length is None:
+            length = video.shape[0]
+            if length < window:
+                raise ValueError(f"videos of {length} frames are shorter than one window of {window}")
+        elif video.shape[0] != length:
+            raise ValueError(f"all videos must have the same length, got {length} and {video.shape[0]} frames")
+        pred = probe.predict_factors(video, batch=batch)
+        for name in SPEED_FACTORS:
+            step = np.abs(np.diff(pred[name].double().numpy()))                        # T-1 frame pairs
+            n = length // window
+            speeds[name].append([step[i * window:(i + 1) * window - 1].mean() for i in range(n)])
+    if length is None:
+        raise ValueError("no videos given")
+    out: dict[str, Any] = {"start": [i * window for i in range(length // window)]}
+    out.update({name: np.mean(np.asarray(v), axis=0).tolist() for name, v in speeds.items()})
+    out.update({"videos": len(speeds["yaw"]), "frames": int(length), "window": int(window)})
+    return out
 
 
 def _wasserstein_1d(a: Sequence[float], b: Sequence[float]) -> float:

@@ -141,6 +141,29 @@ class DatasetClips:
                                      random_offset=self.random_offset, cycle=True)
 
 
+class HeldOutClips:
+    """Real clips from the videos the real FVD statistics do not use (dataset order ``skip`` onwards, where
+    ``skip`` is the protocol's ``num_clips``): a second, independent real sample.  FID/FVD of it against the real
+    statistics is the metric's floor at this protocol's size — what sampling noise alone scores.  With fewer
+    held-out videos than clips, the held-out videos are revisited at new random offsets (never the real ones)."""
+
+    def __init__(self, root, resolution: int, *, skip: int):
+        from ..data.video import VideoFolder
+
+        self.folder = VideoFolder(root, resolution)
+        self.resolution = int(resolution)
+        self.skip = int(skip)
+        if self.folder.num_videos <= self.skip:
+            raise ValueError(f"{root}: {self.folder.num_videos} videos leave none held out after the {self.skip} "
+                             "the real statistics use")
+        self.held_out_videos = self.folder.num_videos - self.skip
+        self.description = f"held-out real videos {self.skip}..{self.folder.num_videos - 1} of {root}"
+
+    def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
+        yield from real_clip_batches(self.folder, n, num_frames, seed=seed, batch=batch, random_offset=True,
+                                     cycle=True, first=self.skip)
+
+
 # Stage name of a snapshot → how to turn it into a ClipSource. Video stages register themselves here.
 CLIP_SOURCE_LOADERS: dict[str, Callable[..., ClipSource]] = {}
 
@@ -185,16 +208,17 @@ def load_clip_source(path, *, device="cpu", **kwargs) -> ClipSource:
 
 
 def real_clip_batches(folder, n: int, num_frames: int, *, seed: int, batch: int, random_offset: bool = True,
-                      cycle: bool = False) -> Iterator[torch.Tensor]:
+                      cycle: bool = False, first: int = 0) -> Iterator[torch.Tensor]:
     """Up to ``n`` clips of ``num_frames`` consecutive frames, one per long-enough video in dataset order.
 
     ``random_offset``: each clip starts at a seeded random frame (StyleGAN-V for real data), else at frame 0.
     ``cycle``: wrap around the videos (with new offsets) until ``n`` clips are made, instead of stopping.
+    ``first``: ignore the videos before this index (a held-out split, :class:`HeldOutClips`).
     """
-    eligible = [i for i, length in enumerate(folder.lengths) if length >= num_frames]
+    eligible = [i for i, length in enumerate(folder.lengths) if length >= num_frames and i >= first]
     if not eligible:
-        raise ValueError(f"{folder.root}: no video has {num_frames} frames (longest: {max(folder.lengths)}); "
-                         f"use a shorter FVD (e.g. fvd16) or longer videos")
+        raise ValueError(f"{folder.root}: no video{f' from index {first} on' if first else ''} has {num_frames} "
+                         f"frames (longest: {max(folder.lengths)}); use a shorter FVD (e.g. fvd16) or longer videos")
     rng = np.random.default_rng([seed, num_frames])
     total = n if cycle else min(n, len(eligible))
     pending: list[torch.Tensor] = []
@@ -395,6 +419,6 @@ def append_results(run_dir, record: dict) -> Path:
     return path
 
 
-__all__ = ["ClipSource", "DatasetClips", "METRICS", "PROTOCOL_PRESETS", "Protocol", "StaticImageClips",
+__all__ = ["ClipSource", "DatasetClips", "HeldOutClips", "METRICS", "PROTOCOL_PRESETS", "Protocol", "StaticImageClips",
            "append_results", "dataset_fingerprint", "evaluate", "fake_stats", "load_clip_source",
            "metric_length", "protocol_for_profile", "real_stats", "register_clip_source", "to_uint8"]

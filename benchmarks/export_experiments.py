@@ -1,0 +1,57 @@
+"""Commit the results of ``styleinv experiment all`` for chapter 9: the results file and three small exports.
+
+After ``make experiments PROFILE=cpu`` (``styleinv experiment all --profile cpu --root runs/experiments``), this
+writes
+
+* ``checkpoints/experiments_cpu.jsonl`` — the rows of that profile, with the machine they ran on;
+* ``checkpoints/experiment_{full,ape,autoregressive}_cpu.safetensors`` — the motion networks of three runs (the
+  moving averages only; the generator and encoder stay the committed chapter 2 and 3 files), for chapter 9's long
+  videos.
+
+    python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu
+"""
+import argparse
+import json
+import platform
+from pathlib import Path
+
+from styleinv_lib.experiments import EXPERIMENTS, read_results
+from styleinv_lib.train.autoregressive import export_autoregressive
+from styleinv_lib.train.styleinv import export_styleinv
+
+EXPORTED = ("full", "ape", "autoregressive")
+HARDWARE = "2-core x86-64 CPU, no GPU; two experiments at a time, one torch thread each"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--root", type=Path, default=Path("runs/experiments"))
+    ap.add_argument("--out", type=Path, default=Path("checkpoints"))
+    ap.add_argument("--profile", default="cpu")
+    ap.add_argument("--hardware", default=HARDWARE)
+    args = ap.parse_args()
+    latest = {}
+    for row in read_results(args.root):                     # the last row of each experiment wins
+        if row["profile"] == args.profile:
+            latest[row["experiment"]] = row
+    missing = set(EXPERIMENTS) - set(latest)
+    if missing:
+        raise SystemExit(f"{args.root}: no {args.profile} row for {', '.join(sorted(missing))}; run "
+                         f"styleinv experiment all --profile {args.profile} first")
+    lines = []
+    for name in EXPERIMENTS:
+        row = dict(latest[name])
+        row["run"] = Path(row["run"]).name if row["run"] else ""
+        row["hardware"] = f"{args.hardware} ({platform.machine()})"
+        lines.append(json.dumps(row, sort_keys=True))
+    results = args.out / f"experiments_{args.profile}.jsonl"
+    results.write_text("\n".join(lines) + "\n")
+    print(f"wrote {results} ({len(lines)} rows)")
+    for name in EXPORTED:
+        export = export_autoregressive if EXPERIMENTS[name].kind == "autoregressive" else export_styleinv
+        path = export(args.root / f"{name}-{args.profile}", args.out / f"experiment_{name}_{args.profile}.safetensors")
+        print(f"{name:15s} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
