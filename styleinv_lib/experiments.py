@@ -7,10 +7,13 @@ DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
 
 * the metrics protocol (:mod:`styleinv_lib.metrics.protocol`: FID, FVD16 and, outside ``smoke``, FVD128, at the
   profile's protocol sizes; the ``gpu`` profile is StyleGAN-V's protocol), and
-* the SynthFaces probe metrics (:mod:`styleinv_lib.metrics.groundtruth`: identity preservation over 16 / 128 /
-  1,024 frames, first-frame error, motion statistics against the real videos'),
+* on SynthFaces data, the probe metrics (:mod:`styleinv_lib.metrics.groundtruth`: identity preservation over
+  16 / 128 / 1,024 frames, first-frame error, motion statistics against the real videos'); on other data (a real
+  face dataset, SynthSky) they would mean nothing, and the row says they were skipped,
 
-and appends one row to ``<root>/results.jsonl``.  Re-running skips an experiment whose row is there for the same
+and appends one row to ``<root>/results.jsonl``.  Two reference rows, evaluated the same way, say what a number
+means at the profile's protocol size: held-out real videos (the floor) and the image generator held still (the
+price of no motion).  Re-running skips an experiment whose row is there for the same
 configuration (a hash of it is stored in the row), so ``styleinv experiment all`` picks up where it stopped.
 """
 from __future__ import annotations
@@ -117,8 +120,18 @@ def _append(root: Path, row: dict) -> None:
         atomic_write_text(path, previous + json.dumps(row, sort_keys=True) + "\n")
 
 
+def is_synthfaces(data) -> bool:
+    """Whether ``data`` is a SynthFaces render (its ``metadata.json`` says so): the probe metrics read SynthFaces
+    identities and motion factors, and mean nothing on other videos (a real face dataset, SynthSky)."""
+    meta = Path(data) / "metadata.json"
+    try:
+        return json.loads(meta.read_text()).get("dataset") == "SynthFaces"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str = "styleinv") -> dict:
-    """Protocol metrics and SynthFaces probe metrics of a trained run (see the module docstring)."""
+    """Protocol metrics and, on SynthFaces data, the probe metrics of a trained run (see the module docstring)."""
     import numpy as np
     import torch
 
@@ -132,6 +145,9 @@ def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str =
     gen = (load_autoregressive_generator if kind == "autoregressive" else load_video_generator)(run, device=device)
     out = {"protocol": evaluate(gen.clip_source(), data, protocol_metrics(prof.name),
                                 PROTOCOL_PRESETS[prof.name], device=device)}
+    if not is_synthfaces(data):
+        out["probe_metrics"] = "skipped: the data is not a SynthFaces render"
+        return out
     probe = load_probe(device=device)
     n = {"smoke": 2}.get(prof.name, 16)
     seeds = list(range(seed, seed + n))
@@ -222,7 +238,7 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
     row = {"experiment": exp.name, "kind": exp.kind, "description": exp.description, "profile": profile,
            "config_hash": key, "run": "", "kimg": 0.0, "train_seconds": 0.0, "paper_row": "", "paper": {},
            "protocol": evaluate(source, data, protocol_metrics(profile), protocol, device=device)}
-    if exp.kind == "real":
+    if exp.kind == "real" and is_synthfaces(data):
         from .metrics.groundtruth import identity_preservation
         from .metrics.probe import load_probe
 
@@ -278,5 +294,5 @@ def run_experiment_cli(args) -> int:
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli", "evaluate_run", "experiment_config",
-           "read_results", "run_experiment", "run_experiment_cli"]
+__all__ = ["EXPERIMENTS", "Experiment", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli", "evaluate_run",
+           "experiment_config", "is_synthfaces", "read_results", "run_experiment", "run_experiment_cli"]

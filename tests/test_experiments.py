@@ -85,3 +85,16 @@ def test_reference_rows_held_out_real_videos_score_below_a_still_generator(tmp_p
     assert len(read_results(tmp_path / "r")) == 2
     with pytest.raises(ValueError, match="none held out"):
         HeldOutClips(tmp_path / "data", 32, skip=6)
+
+
+def test_probe_metrics_only_on_synthfaces(tmp_path):
+    """A user's real face folder or SynthSky gets FID/FVD only: the probe reads SynthFaces factors."""
+    from styleinv_lib.data.export import export_synthsky
+    from styleinv_lib.experiments import is_synthfaces
+
+    faces = write_assets(tmp_path) / "data"
+    export_synthsky(tmp_path / "sky", num_videos=2, num_frames=8, resolution=32, progress=False)
+    (tmp_path / "plain").mkdir()
+    assert is_synthfaces(faces) and not is_synthfaces(tmp_path / "sky") and not is_synthfaces(tmp_path / "plain")
+    (tmp_path / "plain" / "metadata.json").write_text("[1, 2]")                 # not a dict: not SynthFaces
+    assert not is_synthfaces(tmp_path / "plain")
