@@ -2,7 +2,8 @@
 #   make all PROFILE=cpu   the main job: venv + install, render the embedded datasets, train the pipeline stages
 #                          (StyleGAN2, inversion encoder, StyleInV, style transfer), build the book into _build/html
 #   make test              every test: install, pytest on tests/ and on every notebook (nbval, smoke profile),
-#                          including a full book build with warnings as errors
+#                          including a full book build with warnings as errors and every page opened in headless
+#                          Chromium (screenshots in .cache/artifacts/screenshots)
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    ?= .venv
 PROFILE ?= cpu
@@ -11,13 +12,14 @@ TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: all test install data stylegan2 encoder styleinv style experiments book clean
+.PHONY: all test install browser mathjax data stylegan2 encoder styleinv style experiments book book-outputs clean
 
 all: install data stylegan2 encoder styleinv style book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
 
-test: install
-	STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 $(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
+test: install browser mathjax
+	STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 STYLEINV_REQUIRE_BROWSER=1 \
+		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
 
 install: $(STAMP)
 
@@ -28,6 +30,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[all]"
 	$(BIN)/styleinv assets install
 	touch $@
+
+# Debian's headless Chromium for the browser test (Playwright, from the test extra, drives it; it downloads no
+# browser).  Needs apt and root (or sudo); elsewhere install any Chromium and set STYLEINV_CHROMIUM=/path/to/it.
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || [ -n "$$STYLEINV_CHROMIUM" ] || \
+		$(SUDO) apt-get install -y -q chromium >/dev/null || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }
 
 data: install
 	$(BIN)/styleinv data all --profile $(PROFILE) --root data
@@ -69,9 +79,24 @@ experiments: data
 	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
 		--encoder $(ENCODER) --root runs/experiments
 
-book: install
+# MathJax 3 for an offline book (the npm registry's package, unpacked; without npm the book loads it from a CDN)
+MATHJAX = .cache/book-static/mathjax/tex-mml-chtml.js
+mathjax: $(MATHJAX)
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "npm not found: the book's maths will load MathJax from its CDN"; exit 0; }; \
+	rm -rf .cache/book-static/mathjax && mkdir -p .cache/book-static/mathjax && cd .cache/book-static && \
+	npm pack -q mathjax@3.2.2 >/dev/null && tar xzf mathjax-3.2.2.tgz && cd package/es5 && \
+	cp -r --parents tex-mml-chtml.js output/chtml input/tex/extensions ui/menu.js a11y ../../mathjax/ && \
+	cd ../.. && rm -rf package mathjax-3.2.2.tgz
+
+book: install mathjax
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tests/test_book.py _build/html
+
+# Re-execute every chapter in place with PROFILE (the stored outputs the book shows), one after another, with
+# progress; CHAPTERS=07,08 limits it.  Needs the committed checkpoints (and data/ for some chapters).
+book-outputs: data
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} STYLEINV_PROFILE=$(PROFILE) $(BIN)/python notebooks/_execute.py $(CHAPTERS)
 
 clean:
 	rm -rf _build

@@ -45,3 +45,11 @@ def real_videos() -> Path:
     if found is None:
         pytest.skip("no real sample video: install Debian's opencv-doc (Megamind.avi) to run this test")
     return found
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The book built once per session (warnings as errors) for the page checks and the browser test."""
+    from test_book import build_book
+
+    return build_book(tmp_path_factory.mktemp("book"))

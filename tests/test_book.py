@@ -78,17 +78,22 @@ def check_built_html(html: Path) -> None:
     assert "<table" in ch1, "markdown tables in outputs must render as tables"
 
 
-@pytest.mark.slow
-def test_book_builds_without_warnings(tmp_path):
+def build_book(out: Path) -> Path:
+    """``jupyter-book build`` of the repository into ``out`` with warnings as errors; the HTML folder."""
     exe = shutil.which("jupyter-book", path=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
     if exe is None:
         if os.environ.get("STYLEINV_REQUIRE_BOOK"):
             pytest.fail("jupyter-book is not installed (pip install 'styleinv-lib[book]')")
         pytest.skip("jupyter-book is not installed")
-    res = subprocess.run([exe, "build", str(ROOT), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
+    res = subprocess.run([exe, "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
                          capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, f"book build failed:\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
-    check_built_html(tmp_path / "_build" / "html")
+    return out / "_build" / "html"
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(built_book):
+    check_built_html(built_book)
 
 
 if __name__ == "__main__":

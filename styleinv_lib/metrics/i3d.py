@@ -27,7 +27,7 @@ absolute differences are 1.4e-5 and 2.5e-5 on the 400 logits (whose largest magn
 most 2.1e-5 on the pooled ``Conv3d_1a_7x7`` ... ``Mixed_5c`` activations; ``tests/test_i3d.py`` asserts them.
 
 What StyleGAN-V's FVD feeds this network (and therefore what :class:`I3DFeatures` does)
--------------------------------------------------------------------------------------
+---------------------------------------------------------------------------------------
 Read in ``universome/stylegan-v`` (commit 3fecd69) and ``universome/fvd-comparison`` (commit 33a5552):
 
 * ``src/metrics/frechet_video_distance.py`` lines 22-23: the detector is the TorchScript file
@@ -485,6 +485,6 @@ def classify(clips: torch.Tensor, k: int = 5, network: InceptionI3d | None = Non
             for ps, idx in zip(top.values, top.indices)]
 
 
-__all__ = ["ENDPOINTS", "FEATURE_DIM", "I3DFeatures", "INPUT_SIZE", "InceptionI3d", "MIN_FRAMES", "classify",
-           "conv3d_same", "kinetics400_labels", "load_i3d", "load_i3d_weights", "max_pool3d_same",
+__all__ = ["ENDPOINTS", "FEATURE_DIM", "I3DFeatures", "INPUT_SIZE", "InceptionI3d", "MIN_FRAMES", "Unit3D",
+           "classify", "conv3d_same", "kinetics400_labels", "load_i3d", "load_i3d_weights", "max_pool3d_same",
            "preprocess_clips", "read_i3d_checkpoint", "same_padding", "tf_resize_bilinear"]

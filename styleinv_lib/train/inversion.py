@@ -1,7 +1,6 @@
 """Stage 2: the GAN inversion encoder E of Eq. 1, ``x̂ = G(E(x) + w̄)``, trained against a frozen StyleGAN2 G.
 
-StyleInV (§3.1) inverts video frames into W with a pSp-style encoder (:class:`~styleinv_lib.nn.encoder.
-InversionEncoder`); §3.2 then initialises the motion generator from it.  Each training step here:
+StyleInV (§3.1) inverts video frames into W with a pSp-style encoder (:class:`~styleinv_lib.nn.encoder.InversionEncoder`); §3.2 then initialises the motion generator from it.  Each training step here:
 
 * half of the batch are **real frames** of the training videos (``VideoFolder`` frames mode), drawn as a pure
   function of the step (:class:`SampleStream`), so ``N`` steps == ``N/2`` + resume + ``N/2`` bit for bit;

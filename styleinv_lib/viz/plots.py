@@ -158,6 +158,41 @@ def _page_needs_plotly(app, pagename, templatename, context, doctree) -> None:
         app.add_js_file("plotly.min.js", priority=300)
 
 
+def _drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> None:
+    """``html-page-context``: keep one of each identical ``<script>`` (same file or inline body, same attributes).
+
+    sphinx-thebe 0.3.1 registers its inline configuration (``const THEBE_JS_URL = ...``) twice under Jupyter
+    Book 1.0; a second ``const`` of the same name is a SyntaxError in the reader's browser on every page (the
+    browser test caught it)."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, unique = set(), []
+    for js in scripts:
+        key = (str(getattr(js, "filename", js) or ""),   # not str(js), which includes the priority; None == ""
+               tuple(sorted((k, str(v)) for k, v in getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
+#: Where ``make mathjax`` unpacks MathJax 3 (npm's ``mathjax`` package, ``es5/``) for an offline book.
+MATHJAX_STATIC = Path(".cache") / "book-static"
+
+
+def _use_local_mathjax(app, config) -> None:
+    """``config-inited``: serve MathJax from the book's ``_static/mathjax`` when a local copy exists (``make
+    mathjax`` puts one in ``.cache/book-static/mathjax``, or ``$STYLEINV_MATHJAX_STATIC`` names such a folder);
+    otherwise Sphinx's default, MathJax from its CDN, stays, and equations need a network connection."""
+    import os
+
+    static = Path(os.environ.get("STYLEINV_MATHJAX_STATIC") or Path(app.srcdir) / MATHJAX_STATIC)
+    if (static / "mathjax" / "tex-mml-chtml.js").is_file():
+        config.html_static_path = [*config.html_static_path, str(static.resolve())]
+        config.mathjax_path = "mathjax/tex-mml-chtml.js"
+
+
 def _ship_plotly_js(app, exception) -> None:
     """``build-finished``: put ``plotly.min.js`` into the HTML output's ``_static`` folder."""
     if exception is None and getattr(app.builder, "format", None) == "html":
@@ -204,7 +239,9 @@ def setup(app) -> dict:
     """Sphinx entry point, so that ``_config.yml`` can load this module as a local extension (see module doc)."""
     plotly_js_path()                       # fail the build early, and loudly, if plotly.js cannot be found
     app.connect("source-read", _source_read)
+    app.connect("config-inited", _use_local_mathjax)
     app.connect("html-page-context", _page_needs_plotly)
+    app.connect("html-page-context", _drop_duplicate_scripts, priority=900)   # after every extension's scripts
     app.connect("build-finished", _ship_plotly_js)
     from .._version import __version__
 

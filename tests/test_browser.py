@@ -1,0 +1,197 @@
+"""The built book in a real browser: every page of the table of contents is opened in headless Chromium (Debian's
+``chromium``, driven by Playwright over the DevTools protocol; no browser is downloaded) from a local HTTP server.
+
+Per page it asserts: no JavaScript error (uncaught exceptions, or console errors other than failed loads of
+*external* resources: the book must work offline, and MathJax's CDN is not reachable in CI), every ``<video>``
+loads with a positive, finite duration, every plotly figure has drawn its SVG, and every internal link points to an
+existing page and anchor; with MathJax served from the book (``make mathjax``), every equation is typeset
+offline.  On chapter 7 it moves the static t-slider and asserts that the displayed frame changes.
+A full-page screenshot of each page (its first 20,000 px) is saved to ``$STYLEINV_ARTIFACTS/screenshots`` (default
+``.cache/artifacts/screenshots``).  ``make test`` installs Chromium (``make browser``) and MathJax, and requires the test to run
+(``STYLEINV_REQUIRE_BROWSER=1``); elsewhere it is skipped when Chromium or Playwright is missing.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+MAX_SHOT_HEIGHT = 20000           # px: the API reference is far longer; its top is enough to see it render
+
+
+def _missing(what: str):
+    if os.environ.get("STYLEINV_REQUIRE_BROWSER"):
+        pytest.fail(f"{what} (make browser installs Debian's chromium; pip install 'styleinv-lib[test]')")
+    pytest.skip(what)
+
+
+def _chromium() -> str:
+    exe = os.environ.get("STYLEINV_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        _missing("no chromium executable")
+    return exe
+
+
+@pytest.fixture(scope="module")
+def server(built_book):
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", built_book
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()
+
+
+def _pages() -> list[str]:
+    from test_book import _toc_files
+
+    return _toc_files()
+
+
+def _artifacts() -> Path:
+    out = Path(os.environ.get("STYLEINV_ARTIFACTS", ROOT / ".cache" / "artifacts")) / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+VIDEO_DURATIONS_JS = """
+async () => Promise.all([...document.querySelectorAll('video')].map(v => new Promise(resolve => {
+    const done = () => resolve({src: (v.currentSrc || v.src || '').slice(0, 40), duration: v.duration,
+                                error: v.error ? v.error.code : null});
+    if (v.readyState >= 1 || v.error) { done(); return; }
+    v.addEventListener('loadedmetadata', done, {once: true});
+    v.addEventListener('error', done, {once: true});
+    v.load();
+    setTimeout(done, 15000);
+})))
+"""
+
+PLOTLY_JS = """
+() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => ({
+    id: gd.id,
+    svgs: gd.querySelectorAll('svg.main-svg').length,
+    drawn: gd.querySelectorAll('.trace, .imagelayer image, .barlayer path, .scatterlayer path').length,
+    traces: (gd.data || []).length,
+}))
+"""
+
+MATH_JS = r"""
+async () => {
+    const local = [...document.scripts].some(s => /_static\/mathjax\/tex-mml-chtml\.js/.test(s.src));
+    const maths = [...document.querySelectorAll('span.math, div.math')];
+    if (local && maths.length && window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+    return {local: local, maths: maths.length,
+            typeset: maths.filter(m => m.querySelector('mjx-container')).length};
+}
+"""
+
+LINKS_JS = """
+() => [...document.querySelectorAll('a[href]')].map(a => a.href)
+"""
+
+
+@pytest.mark.parametrize("page", _pages())
+def test_page_in_chromium(page, server, browser):
+    base, html = server
+    errors: list[str] = []
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = ctx.new_page()
+    tab.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+
+    def on_console(msg):
+        if msg.type != "error":
+            return
+        where = (msg.location or {}).get("url", "")
+        if "Failed to load resource" in msg.text and where and not where.startswith(base):
+            return                                      # an external resource (MathJax's CDN) offline
+        errors.append(f"console: {msg.text} ({where})")
+
+    tab.on("console", on_console)
+    # The book must not need the network: requests to other hosts are refused at once, as offline.
+    tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith((base, "data:"))
+              else route.abort())
+    tab.goto(f"{base}/{page}.html", wait_until="load")
+    tab.wait_for_timeout(500)
+
+    videos = tab.evaluate(VIDEO_DURATIONS_JS)
+    bad = [v for v in videos if not (v["duration"] and 0 < v["duration"] < float("inf")) or v["error"]]
+    assert not bad, f"{page}: videos without a positive duration: {bad}"
+
+    figures = tab.evaluate(PLOTLY_JS)
+    undrawn = [f for f in figures if f["svgs"] == 0 or f["drawn"] == 0]
+    assert not undrawn, f"{page}: plotly figures that did not draw: {undrawn}"
+
+    math = tab.evaluate(MATH_JS)
+    if os.environ.get("STYLEINV_REQUIRE_BROWSER") and math["maths"]:
+        assert math["local"], f"{page}: MathJax is not served with the book (make mathjax)"
+    if math["local"]:
+        assert math["typeset"] == math["maths"], f"{page}: {math['maths'] - math['typeset']} equations not typeset"
+
+    broken = []
+    for href in set(tab.evaluate(LINKS_JS)):
+        if not href.startswith(base):
+            continue
+        url, anchor = urldefrag(href)
+        target = html / unquote(urlparse(url).path).lstrip("/")
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            broken.append(href)
+        elif anchor and target.suffix == ".html" and f'id="{anchor}"' not in target.read_text(errors="replace"):
+            broken.append(href)
+    assert not broken, f"{page}: broken internal links: {sorted(broken)}"
+
+    if page == "notebooks/07_generation":
+        _check_t_slider(tab)
+    height = min(tab.evaluate("() => document.documentElement.scrollHeight"), MAX_SHOT_HEIGHT)
+    tab.screenshot(path=str(_artifacts() / f"{page.replace('/', '__')}.png"), full_page=True,
+                   clip={"x": 0, "y": 0, "width": 1280, "height": height})
+    ctx.close()
+    assert not errors, f"{page}: JavaScript errors: {errors}"
+    if page.startswith("notebooks/"):
+        assert figures or videos, f"{page}: a chapter page with neither a figure nor a video"
+
+
+def _check_t_slider(tab) -> None:
+    """The static slider over t (chapter 7): clicking near the end of its rail shows another frame."""
+    handle = tab.evaluate_handle("""
+        () => [...document.querySelectorAll('.js-plotly-plot')].find(gd => gd.layout && gd.layout.sliders
+               && gd.layout.sliders.length && gd.querySelector('.imagelayer image'))""")
+    assert handle.evaluate("gd => !!gd"), "chapter 7 has no plotly figure with a slider over frames"
+    frame = "gd => gd.querySelector('.imagelayer image').getAttribute('href')"
+    label = "gd => gd._fullLayout.sliders[0].active"                  # the step the grip shows
+    before, label_before = handle.evaluate(frame), handle.evaluate(label)
+    handle.evaluate("gd => gd.scrollIntoView()")
+    rail = handle.evaluate_handle("gd => gd.querySelector('.slider-rail-touch-rect')").as_element()
+    box = rail.bounding_box()
+    tab.mouse.click(box["x"] + 0.9 * box["width"], box["y"] + box["height"] / 2)
+    tab.wait_for_timeout(800)
+    after, label_after = handle.evaluate(frame), handle.evaluate(label)
+    assert label_after > label_before, f"the slider did not move (step {label_before!r})"
+    assert after != before, f"moving the slider to step {label_after!r} did not change the displayed frame"
