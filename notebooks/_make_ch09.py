@@ -19,7 +19,8 @@ no GPU (about 6 minutes).  The results tables are those of
 `runs/experiments/results.jsonl` holds the same rows), written by `styleinv experiment all --profile cpu` on the
 same machine
 (1 h 50 min in all, two experiments at a time on one thread each; every row records its own training and
-evaluation time).  The long videos of §9.4 come from the committed exports of three of those runs, and the cost
+evaluation time).  The long videos of §9.4 come from three of those runs (the APE and baseline exports, and chapter 6's
+file, which the full run reproduced bit for bit), and the cost
 study of §9.5 is measured live.  Frames are 32² and shown enlarged.  FID and FVD here use **scaled-down
 protocol sizes** (64 clips, not 2,048) and are **not comparable** with the paper's numbers, which are printed beside
 ours only to compare orderings.

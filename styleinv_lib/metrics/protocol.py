@@ -419,6 +419,6 @@ def append_results(run_dir, record: dict) -> Path:
     return path
 
 
-__all__ = ["ClipSource", "DatasetClips", "HeldOutClips", "METRICS", "PROTOCOL_PRESETS", "Protocol", "StaticImageClips",
-           "append_results", "dataset_fingerprint", "evaluate", "fake_stats", "load_clip_source",
+__all__ = ["ClipSource", "DatasetClips", "HeldOutClips", "METRICS", "PROTOCOL_PRESETS", "Protocol",
+           "StaticImageClips", "append_results", "dataset_fingerprint", "evaluate", "fake_stats", "load_clip_source",
            "metric_length", "protocol_for_profile", "real_stats", "register_clip_source", "to_uint8"]
