@@ -106,6 +106,14 @@ def read_results(root) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _finished_row(root: Path, name: str, profile: str, key: str) -> dict | None:
+    """The row of ``name`` already in ``root``'s results for this profile and configuration hash, if any."""
+    for row in read_results(root):
+        if row["experiment"] == name and row["profile"] == profile and row["config_hash"] == key:
+            return row
+    return None
+
+
 def _append(root: Path, row: dict) -> None:
     """Add ``row`` atomically; a lock file serialises concurrent runners (two experiments on two cores)."""
     try:
@@ -193,9 +201,8 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     cfg = experiment_config(exp, prof.name, data=data, generator=generator, encoder=encoder, device=device,
                             **overrides)
     key = config_hash(cfg)
-    for row in read_results(root):
-        if row["experiment"] == name and row["profile"] == prof.name and row["config_hash"] == key:
-            return row
+    if (done := _finished_row(root, name, prof.name, key)) is not None:
+        return done
     run = root / f"{name}-{prof.name}"
     t0 = time.perf_counter()
     train = train_autoregressive if exp.kind == "autoregressive" else train_styleinv
@@ -226,9 +233,8 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
     protocol = PROTOCOL_PRESETS[profile]
     key = hashlib.sha256(json.dumps({"name": exp.name, "data": str(data), "generator": str(generator),
                                      "protocol": protocol.to_dict()}, sort_keys=True).encode()).hexdigest()[:16]
-    for row in read_results(root):
-        if row["experiment"] == exp.name and row["profile"] == profile and row["config_hash"] == key:
-            return row
+    if (done := _finished_row(root, exp.name, profile, key)) is not None:
+        return done
     t0 = time.perf_counter()
     G = load_generator(generator, device=device)
     if exp.kind == "real":
