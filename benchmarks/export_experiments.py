@@ -10,6 +10,13 @@ writes
   ``styleinv_synthfaces32_cpu.safetensors`` bit for bit (it did), that file serves and no copy is written.
 
     python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu
+
+The SynthSky rows (Table 1's sky column: the full model, the baseline and the two references, trained from a
+generator and encoder of their own) go to ``experiments_sky_cpu.jsonl`` and ``experiment_{full,autoregressive}_
+sky_cpu.safetensors``:
+
+    python benchmarks/export_experiments.py --root runs/experiments-sky --tag sky \
+        --names full,autoregressive,real_heldout,static
 """
 import argparse
 import json
@@ -45,31 +52,38 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("checkpoints"))
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--hardware", default=HARDWARE)
+    ap.add_argument("--names", default=",".join(EXPERIMENTS), help="comma-separated experiments to export")
+    ap.add_argument("--tag", default="", help="dataset tag in the file names (e.g. sky)")
     args = ap.parse_args()
+    names = [n for n in args.names.split(",") if n]
+    unknown = set(names) - set(EXPERIMENTS)
+    if unknown:
+        raise SystemExit(f"unknown experiments: {', '.join(sorted(unknown))}")
+    suffix = f"{args.tag}_{args.profile}" if args.tag else args.profile
     latest = {}
     for row in read_results(args.root):                     # the last row of each experiment wins
         if row["profile"] == args.profile:
             latest[row["experiment"]] = row
-    missing = set(EXPERIMENTS) - set(latest)
+    missing = set(names) - set(latest)
     if missing:
         raise SystemExit(f"{args.root}: no {args.profile} row for {', '.join(sorted(missing))}; run "
                          f"styleinv experiment all --profile {args.profile} first")
     lines = []
-    for name in EXPERIMENTS:
+    for name in names:
         row = dict(latest[name])
         row["run"] = Path(row["run"]).name if row["run"] else ""
         row["hardware"] = f"{args.hardware} ({platform.machine()})"
         lines.append(json.dumps(row, sort_keys=True))
-    results = args.out / f"experiments_{args.profile}.jsonl"
+    results = args.out / f"experiments_{suffix}.jsonl"
     results.write_text("\n".join(lines) + "\n")
     print(f"wrote {results} ({len(lines)} rows)")
-    for name in EXPORTED:
-        if name == "full" and _same_as_committed(args.root / f"full-{args.profile}",
+    for name in (n for n in EXPORTED if n in names):
+        if name == "full" and not args.tag and _same_as_committed(args.root / f"full-{args.profile}",
                                                  args.out / CHAPTER6.format(profile=args.profile)):
             print(f"full            == {CHAPTER6.format(profile=args.profile)} bit for bit: no copy written")
             continue
         export = export_autoregressive if EXPERIMENTS[name].kind == "autoregressive" else export_styleinv
-        path = export(args.root / f"{name}-{args.profile}", args.out / f"experiment_{name}_{args.profile}.safetensors")
+        path = export(args.root / f"{name}-{args.profile}", args.out / f"experiment_{name}_{suffix}.safetensors")
         print(f"{name:15s} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -3,7 +3,8 @@
 Each :class:`Experiment` is a StyleInV configuration — the full model or one of the paper's Table 3 ablations —
 or the autoregressive baseline (:mod:`styleinv_lib.train.autoregressive`, MoCoGAN-HD-style), with the paper's
 DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
-``<root>/<name>-<profile>/`` (resuming a run left there), evaluates it with
+``<root>/<name>-<profile>/`` (resuming a run left there; one trained with another configuration is kept aside as
+``<name>-<profile>.superseded-<n>``, never resumed or deleted), evaluates it with
 
 * the metrics protocol (:mod:`styleinv_lib.metrics.protocol`: FID, FVD16 and, outside ``smoke``, FVD128, at the
   profile's protocol sizes; the ``gpu`` profile is StyleGAN-V's protocol), and
@@ -63,6 +64,19 @@ EXPERIMENTS = {e.name: e for e in (
     Experiment("static", "reference: the StyleGAN2 generator's images held still, what the metrics charge for no "
                "motion", kind="static"),
 )}
+#: The paper's Table 1 rows for StyleInV and MoCoGAN-HD (the autoregressive model our baseline follows), per
+#: dataset at 256² under StyleGAN-V's protocol: FID / FVD16 / FVD128.  SynthFaces stands in for the face datasets,
+#: SynthSky for SkyTimelapse.
+PAPER_TABLE1 = {
+    "DeeperForensics": {"full": {"fid": 54.05, "fvd16": 41.58, "fvd128": 53.93},
+                        "autoregressive": {"fid": 135.30, "fvd16": 101.07, "fvd128": 610.30}},
+    "FaceForensics": {"full": {"fid": 12.06, "fvd16": 47.88, "fvd128": 103.63},
+                      "autoregressive": {"fid": 24.45, "fvd16": 112.67, "fvd128": 486.69}},
+    "TaiChi": {"full": {"fid": 41.55, "fvd16": 185.72, "fvd128": 328.90},
+               "autoregressive": {"fid": 73.61, "fvd16": 315.03, "fvd128": 622.95}},
+    "SkyTimelapse": {"full": {"fid": 14.32, "fvd16": 77.04, "fvd128": 194.25},
+                     "autoregressive": {"fid": 251.81, "fvd16": 696.58, "fvd128": 4116.03}},
+}
 #: Kinds that train nothing: reference rows that say what a number means at this protocol size.
 REFERENCE_KINDS = ("real", "static")
 
@@ -99,11 +113,60 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
+#: Settings that may differ between a run left in the root and the experiment's configuration without making the
+#: run stale: where it runs, and how long and how often it snapshots (resuming extends or shortens training).
+_RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
+
+
+def _set_aside_stale_run(run: Path, cfg) -> Path | None:
+    """If ``run`` holds a run trained with another configuration (an older version of the experiment), rename it
+    to ``<run>.superseded-<n>`` so that the experiment starts afresh instead of resuming the wrong model; nothing
+    is deleted.  Returns the new name, or None when there was nothing to set aside."""
+    from dataclasses import asdict
+
+    config_file = run / "config.json"
+    if not config_file.exists():
+        return None
+    try:
+        recorded = json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{config_file}: unreadable run configuration ({exc}); move the folder away") from exc
+    wanted = json.loads(json.dumps(asdict(cfg)))
+    changed = [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, ...) != wanted[k]]
+    if not changed:
+        return None
+    n = 1
+    while (aside := run.with_name(f"{run.name}.superseded-{n}")).exists():
+        n += 1
+    run.rename(aside)
+    print(f"{run}: trained with another configuration (differs in {', '.join(changed)}); "
+          f"kept as {aside}, training afresh")
+    return aside
+
+
 def read_results(root) -> list[dict]:
     path = Path(root) / RESULTS_FILE
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def results_or_committed(root, profile: str, names, committed: str) -> tuple[dict[str, dict], str]:
+    """The rows a chapter shows, by experiment name: those of ``root``'s results for ``profile`` when they cover every
+    one of ``names`` (a later row of the same name wins), else those of the committed results file ``committed``
+    (a name under ``checkpoints/``, fetched by :func:`~styleinv_lib.loading.checkpoint_path` outside a checkout).
+    Returns ``(rows, where they came from)``."""
+    from .loading import checkpoint_path
+
+    local = {r["experiment"]: r for r in read_results(root) if r["profile"] == profile}
+    if set(local) >= set(names):
+        return local, f"{Path(root) / RESULTS_FILE} ({profile} profile)"
+    path = checkpoint_path(committed)
+    rows = {r["experiment"]: r for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip())}
+    missing = set(names) - set(rows)
+    if missing:
+        raise ValueError(f"{path}: no row for {', '.join(sorted(missing))}")
+    return rows, f"checkpoints/{committed} (the committed run)"
 
 
 def _finished_row(root: Path, name: str, profile: str, key: str) -> dict | None:
@@ -204,6 +267,7 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     if (done := _finished_row(root, name, prof.name, key)) is not None:
         return done
     run = root / f"{name}-{prof.name}"
+    _set_aside_stale_run(run, cfg)
     t0 = time.perf_counter()
     train = train_autoregressive if exp.kind == "autoregressive" else train_styleinv
     result = train(cfg, run, resume="auto", progress=progress)
@@ -268,7 +332,8 @@ def add_experiment_cli(sub) -> None:
     p = sub.add_parser("experiment", help="train and evaluate the full model and the paper's ablations (Table 3)",
                        description="Run named experiments (train or resume, evaluate, one JSON row each in "
                                    f"<root>/{RESULTS_FILE}); rerunning skips finished ones. 'list' shows them.")
-    p.add_argument("name", help=f"one of {', '.join(EXPERIMENTS)}, 'all' or 'list'")
+    p.add_argument("name", help=f"one of {', '.join(EXPERIMENTS)}, several joined by commas (full,static), 'all' "
+                                "or 'list'")
     p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
     p.add_argument("--data", type=Path, default=Path("data/synthfaces"), help="the video dataset (default "
                                                                              "data/synthfaces)")
@@ -286,9 +351,11 @@ def run_experiment_cli(args) -> int:
         for e in EXPERIMENTS.values():
             print(f"{e.name:16s} {e.paper_row:26s} {e.description}")
         return 0
-    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
-    if args.name != "all" and args.name not in EXPERIMENTS:
-        raise ValueError(f"unknown experiment {args.name!r}: choose one of {', '.join(EXPERIMENTS)}, 'all' or 'list'")
+    names = list(EXPERIMENTS) if args.name == "all" else [n for n in args.name.split(",") if n]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown or not names:
+        raise ValueError(f"unknown experiment {', '.join(map(repr, unknown)) or repr(args.name)}: choose one of "
+                         f"{', '.join(EXPERIMENTS)} (several joined by commas), 'all' or 'list'")
     for what in ("data", "generator", "encoder"):
         if not getattr(args, what).exists():
             raise FileNotFoundError(f"--{what} {getattr(args, what)} does not exist")
@@ -300,5 +367,6 @@ def run_experiment_cli(args) -> int:
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli", "evaluate_run",
-           "experiment_config", "is_synthfaces", "read_results", "run_experiment", "run_experiment_cli"]
+__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli",
+           "evaluate_run", "experiment_config", "is_synthfaces", "read_results", "results_or_committed", "run_experiment",
+           "run_experiment_cli"]

@@ -26,16 +26,50 @@ def test_first_latent_is_w0_and_videos_are_functions_of_their_seed():
     assert (w[:, 1:] - w[:, :-1]).abs().sum(-1).min() > 0                    # it moves
 
 
-def test_causal_a_longer_video_extends_a_shorter_one_and_stays_bounded():
-    """Autoregressive: the first 16 latents of a 1,024-frame video are the 16-frame video; the residual stays within
-    its tanh bound however long the video runs."""
+def test_causal_a_longer_video_extends_a_shorter_one_with_bounded_steps():
+    """Autoregressive: the first 16 latents of a 1,024-frame video are the 16-frame video; each step is at most
+    ``λ · |P|`` per coordinate (tanh bound), and the walk stays finite."""
     M = _M()
+    M.set_basis(torch.diag(torch.linspace(0.5, 2.0, 32)))
     w0 = torch.randn(2, 32)
     short = M(w0, 16, motion_seeds=[1, 2])
     long = M(w0, 1024, motion_seeds=[1, 2])
     assert torch.allclose(long[:, :16], short, atol=1e-6)
-    residual = (long - w0[:, None]).abs()
-    assert torch.isfinite(long).all() and (residual <= M.scale.abs().max() + 1e-6).all()
+    steps = (long[:, 1:] - long[:, :-1]).abs()
+    bound = M.step_scale * M.basis.abs().sum(0)
+    assert torch.isfinite(long).all() and (steps <= bound + 1e-5).all()
+
+
+def test_an_untrained_network_barely_moves_and_a_zero_network_stays_at_w0():
+    """A's small initialisation (MoCoGAN-HD's std 0.02) keeps the first steps far below W's spread, so training
+    starts from near-still videos of the right subject instead of a jump away from it."""
+    M = _M()
+    w0 = torch.randn(4, 32)
+    w = M(w0, 16, motion_seeds=[0, 1, 2, 3])
+    first_step = (w[:, 1] - w0).norm(dim=-1)
+    subjects_apart = torch.cdist(w0, w0)[~torch.eye(4, dtype=torch.bool)].min()
+    assert 0 < first_step.max() < 0.05 * subjects_apart
+    with torch.no_grad():
+        M.to_step.weight.zero_()
+    assert torch.equal(M(w0, 16, motion_seeds=[0, 1, 2, 3]), w0[:, None].expand(-1, 16, -1))
+
+
+def test_principal_basis_recovers_the_axes_and_spreads_of_the_latents():
+    gen = torch.Generator().manual_seed(0)
+    rotation, _ = torch.linalg.qr(torch.randn(6, 6, generator=gen))
+    spreads = torch.tensor([3.0, 2.0, 1.0, 0.5, 0.2, 0.1])
+    w = (torch.randn(20_000, 6, generator=gen) * spreads) @ rotation.T + 5.0
+    from styleinv_lib.nn.autoregressive import principal_basis
+
+    P = principal_basis(w)
+    assert torch.allclose(P.norm(dim=1), spreads, rtol=0.03)                     # rows scaled by their std
+    cos = (P / P.norm(dim=1, keepdim=True)) @ rotation                           # rows along the true axes
+    assert torch.allclose(cos.abs().diagonal(), torch.ones(6), atol=0.02)
+    M = _M()
+    with pytest.raises(ValueError, match=r"basis must be \(32, 32\)"):
+        M.set_basis(P)
+    with pytest.raises(ValueError, match="N >= 2"):
+        principal_basis(torch.randn(1, 6))
 
 
 def test_gradients_reach_every_part_and_bad_inputs_are_refused():
@@ -43,8 +77,9 @@ def test_gradients_reach_every_part_and_bad_inputs_are_refused():
     w = M(torch.randn(2, 32), 6, motion_seeds=[0, 1])
     w.square().mean().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in M.parameters())
+    M.set_basis(torch.randn(32, 32))
     clone = AutoregressiveMotion(**M.config)
-    clone.load_state_dict(M.state_dict())
+    clone.load_state_dict(M.state_dict())                                         # the basis travels with it
     x = torch.randn(1, 32)
     assert torch.equal(clone(x, 5, [3]), M(x, 5, [3]))
     with pytest.raises(ValueError, match=r"w0 must be \(batch, 32\)"):
@@ -73,6 +108,10 @@ def test_a_training_step_moves_the_motion_network_on_whole_clips(assets):
     from styleinv_lib.train.autoregressive import AutoregressiveStage
 
     stage = AutoregressiveStage(_cfg(assets))
+    # the steps follow G's own W: its principal basis, shared with the EMA copy, is far from the identity
+    spreads = stage.M.basis.norm(dim=1)
+    assert torch.equal(stage.M.basis, stage.M_ema.basis) and (spreads[:-1] >= spreads[1:] - 1e-6).all()
+    assert not torch.allclose(stage.M.basis, torch.eye(stage.G.w_dim), atol=0.1)
     real = stage.real_clips(0)
     assert real.shape == (4, 8, 3, 32, 32) and -1 <= real.min() and real.max() <= 1
     fake = stage.fake_clips(0, 2)

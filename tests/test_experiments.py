@@ -6,7 +6,9 @@ import json
 import pytest
 
 from styleinv_lib.cli import main as cli_main
-from styleinv_lib.experiments import EXPERIMENTS, REFERENCE_KINDS, experiment_config, read_results, run_experiment
+from styleinv_lib.experiments import (
+    EXPERIMENTS, PAPER_TABLE1, REFERENCE_KINDS, experiment_config, read_results, run_experiment,
+)
 
 from test_styleinv import write_assets  # test_styleinv's small G, encoder and dataset
 
@@ -30,6 +32,10 @@ def test_each_experiment_sets_exactly_its_switches(assets):
         changed = {k: v for k, v in vars(cfg).items() if vars(full)[k] != v}
         assert changed == switches, name
         assert EXPERIMENTS[name].paper.keys() == {"fid", "fvd16", "fvd128"}
+    # Table 1's DeeperForensics rows are the ones the experiments carry; on every dataset StyleInV beats MoCoGAN-HD
+    assert PAPER_TABLE1["DeeperForensics"]["full"] == EXPERIMENTS["full"].paper
+    assert PAPER_TABLE1["DeeperForensics"]["autoregressive"] == EXPERIMENTS["autoregressive"].paper
+    assert all(t["full"][m] < t["autoregressive"][m] for t in PAPER_TABLE1.values() for m in t["full"])
     baseline = experiment_config(EXPERIMENTS["autoregressive"], "smoke", **paths, motion_dim=16, device="cpu")
     assert type(baseline).__name__ == "AutoregressiveConfig" and baseline.clip_frames == 8  # StyleInV sizes dropped
 
@@ -50,8 +56,17 @@ def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
     assert again == rows[0] and len(read_results(tmp_path)) == len(MODELS)
     assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
+    # a changed configuration never resumes the old model: the old run is kept aside, the new one trains afresh
+    changed = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths,
+                             **{**SMALL, "seed": 1})
+    assert changed["config_hash"] != rows[0]["config_hash"] and len(read_results(tmp_path)) == len(MODELS) + 1
+    kept = tmp_path / "full-smoke.superseded-1"
+    assert sorted(p.name for p in kept.glob("snapshot-*")) == snapshots
+    assert json.loads((kept / "config.json").read_text())["seed"] == 0
+    assert json.loads((tmp_path / "full-smoke" / "config.json").read_text())["seed"] == 1
     assert cli_main(["experiment", "list"]) == 0
     assert cli_main(["experiment", "nonsense", "--data", str(assets / "data")]) == 2
+    assert cli_main(["experiment", "full,nonsense", "--data", str(assets / "data")]) == 2
     with pytest.raises(ValueError, match="unknown experiment"):
         run_experiment("nonsense", "smoke", root=tmp_path, **paths)
 
@@ -98,3 +113,20 @@ def test_probe_metrics_only_on_synthfaces(tmp_path):
     assert is_synthfaces(faces) and not is_synthfaces(tmp_path / "sky") and not is_synthfaces(tmp_path / "plain")
     (tmp_path / "plain" / "metadata.json").write_text("[1, 2]")                 # not a dict: not SynthFaces
     assert not is_synthfaces(tmp_path / "plain")
+
+
+def test_chapter_rows_come_from_a_complete_local_run_or_the_committed_file(tmp_path):
+    """Chapter 9 shows a local run's rows only when they cover every experiment it needs (later rows win);
+    otherwise the committed results, and a committed file without a needed row is refused by name."""
+    from styleinv_lib.experiments import RESULTS_FILE, results_or_committed
+
+    rows = [{"experiment": "full", "profile": "cpu", "v": 1}, {"experiment": "static", "profile": "cpu", "v": 2},
+            {"experiment": "full", "profile": "cpu", "v": 3}, {"experiment": "ape", "profile": "smoke", "v": 4}]
+    (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    local, where = results_or_committed(tmp_path, "cpu", ["full", "static"], "experiments_cpu.jsonl")
+    assert {n: r["v"] for n, r in local.items()} == {"full": 3, "static": 2} and str(tmp_path) in where
+    committed, where = results_or_committed(tmp_path, "cpu", ["full", "ape"], "experiments_cpu.jsonl")
+    assert set(committed) == set(EXPERIMENTS) and where.startswith("checkpoints/experiments_cpu.jsonl")
+    assert committed["full"]["protocol"]["metrics"]["fvd128"] > 0
+    with pytest.raises(ValueError, match="no row for nonsense"):
+        results_or_committed(tmp_path, "cpu", ["full", "nonsense"], "experiments_cpu.jsonl")

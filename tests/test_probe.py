@@ -159,6 +159,26 @@ def test_motion_over_time_sees_motion_stop(probe):
         gt.motion_over_time(videos[:, :8], probe, window=16)
 
 
+def test_pixel_change_over_time_reads_known_speeds_without_a_probe():
+    """A brightness ramp of 2/255 per frame reads 2/255 per frame, in uint8 and in [-1, 1] alike; frozen half-way,
+    its later windows read zero; a ramp twice as fast reads twice the change."""
+    t = torch.arange(64, dtype=torch.float64)
+    ramp = (10 + 2 * t)[None, :, None, None, None].expand(2, 64, 3, 8, 8).to(torch.uint8).contiguous()
+    read = gt.pixel_change_over_time(ramp, window=16)
+    assert read["start"] == [0, 16, 32, 48] and read["videos"] == 2 and read["frames"] == 64
+    assert np.allclose(read["change"], 2 / 255)
+    as_float = gt.pixel_change_over_time(ramp.float() / 127.5 - 1, window=16)
+    assert np.allclose(as_float["change"], read["change"], atol=1e-6)
+    frozen = ramp.clone()
+    frozen[:, 32:] = ramp[:, 31:32]
+    stopped = gt.pixel_change_over_time(frozen, window=16)["change"]
+    assert np.allclose(stopped[:2], 2 / 255) and stopped[2:] == [0.0, 0.0]
+    fast = (2 + 4 * t)[None, :, None, None, None].expand(1, 64, 3, 8, 8).to(torch.uint8)
+    assert np.allclose(gt.pixel_change_over_time(fast, window=16)["change"], 4 / 255)
+    with pytest.raises(ValueError, match="shorter than one window"):
+        gt.pixel_change_over_time(ramp[:, :8], window=16)
+
+
 def test_wasserstein_known_answer():
     a = np.random.default_rng(0).normal(size=200)
     assert gt._wasserstein_1d(a, a + 0.3) == pytest.approx(0.3)

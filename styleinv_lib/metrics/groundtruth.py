@@ -39,7 +39,7 @@ __all__ = [
     "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "MotionComparison", "SPEED_FACTORS",
     "compare_motion", "count_blinks",
     "first_frame_error", "identity_preservation", "motion_over_time", "motion_statistics",
-    "motion_statistics_from_factors",
+    "motion_statistics_from_factors", "pixel_change_over_time",
 ]
 
 #: Horizons (frames) of :func:`identity_preservation`: the paper's FVD16 / FVD128 lengths and a long video.
@@ -241,9 +241,39 @@ def motion_over_time(videos, probe: SynthFacesProbe, window: int = 64, batch: in
     one that drifts shows them rising.  Returns ``{"start": [window starts], factor: [mean speed per window], ...,
     "videos": N, "frames": T, "window": window}``.
     """
+    speeds: dict[str, list] = {name: [] for name in SPEED_FACTORS}
+    for video in _equal_length_videos(videos, window):
+        pred = probe.predict_factors(video, batch=batch)
+        for name in SPEED_FACTORS:
+            speeds[name].append(_window_means(np.abs(np.diff(pred[name].double().numpy())), window))
+    length = video.shape[0]
+    out: dict[str, Any] = {"start": [i * window for i in range(length // window)]}
+    out.update({name: np.mean(np.asarray(v), axis=0).tolist() for name, v in speeds.items()})
+    out.update({"videos": len(speeds["yaw"]), "frames": int(length), "window": int(window)})
+    return out
+
+
+def pixel_change_over_time(videos, window: int = 64) -> dict[str, Any]:
+    """How much the picture changes per frame, in consecutive windows of long videos: the mean absolute difference
+    of consecutive frames (pixels in [0, 1]) over the frame pairs of each window, averaged over videos.
+
+    It needs no probe, so it serves data no probe can read (SynthSky, whose clouds drift and whose light changes):
+    a generator whose motion collapses shows it falling towards zero, one that runs away shows it rising.  Returns
+    ``{"start": [window starts], "change": [mean change per window], "videos": N, "frames": T, "window": window}``.
+    """
+    changes = []
+    for video in _equal_length_videos(videos, window):
+        frames = video.double() / 255 if video.dtype == torch.uint8 else (video.double() + 1) / 2
+        changes.append(_window_means((frames[1:] - frames[:-1]).abs().flatten(1).mean(1).numpy(), window))
+    length = video.shape[0]
+    return {"start": [i * window for i in range(length // window)], "change": np.mean(changes, axis=0).tolist(),
+            "videos": len(changes), "frames": int(length), "window": int(window)}
+
+
+def _equal_length_videos(videos, window: int) -> Iterable[Tensor]:
+    """The videos of ``videos``, refused unless all are equally long and hold at least one ``window`` of frames."""
     if window < 2:
         raise ValueError(f"a window needs at least 2 frames, got {window}")
-    speeds: dict[str, list] = {name: [] for name in SPEED_FACTORS}
     length = None
     for video in _iter_videos(videos):
         if length is None:
@@ -252,17 +282,14 @@ def motion_over_time(videos, probe: SynthFacesProbe, window: int = 64, batch: in
                 raise ValueError(f"videos of {length} frames are shorter than one window of {window}")
         elif video.shape[0] != length:
             raise ValueError(f"all videos must have the same length, got {length} and {video.shape[0]} frames")
-        pred = probe.predict_factors(video, batch=batch)
-        for name in SPEED_FACTORS:
-            step = np.abs(np.diff(pred[name].double().numpy()))                        # T-1 frame pairs
-            n = length // window
-            speeds[name].append([step[i * window:(i + 1) * window - 1].mean() for i in range(n)])
+        yield video
     if length is None:
         raise ValueError("no videos given")
-    out: dict[str, Any] = {"start": [i * window for i in range(length // window)]}
-    out.update({name: np.mean(np.asarray(v), axis=0).tolist() for name, v in speeds.items()})
-    out.update({"videos": len(speeds["yaw"]), "frames": int(length), "window": int(window)})
-    return out
+
+
+def _window_means(step: np.ndarray, window: int) -> list[float]:
+    """Means of the per-pair values ``step`` (T - 1 of them) over the frame pairs inside each whole window."""
+    return [float(step[i * window:(i + 1) * window - 1].mean()) for i in range((len(step) + 1) // window)]
 
 
 def _wasserstein_1d(a: Sequence[float], b: Sequence[float]) -> float:

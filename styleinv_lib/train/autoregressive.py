@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..data.video import DenseClipSampler, VideoFolder
-from ..nn.autoregressive import AutoregressiveMotion
+from ..nn.autoregressive import AutoregressiveMotion, principal_basis
 from ..nn.temporal_disc import TemporalVideoDiscriminator
 from ..profiles import get_profile
 from .loop import (
@@ -39,7 +39,9 @@ class AutoregressiveConfig:
     generator: str = ""                 # the StyleGAN2 run folder or file (frozen)
     hidden_dim: int = 512
     noise_dim: int = 128
-    residual_scale: float = 1.0
+    step_scale: float = 0.2             # λ of w_t = w_{t-1} + λ·tanh(A h_t)·P (MoCoGAN-HD: 0.2)
+    init_std: float = 0.02              # std of A's initial weights: an untrained network barely moves
+    basis_samples: int = 10_000         # latents w = mapping(z) behind the principal basis P (0: P = identity)
     clip_frames: int = 16               # frames per training clip (MoCoGAN-HD and the paper's baselines: 16)
     d_channel_base: int = 16384
     d_channel_max: int = 512
@@ -63,7 +65,7 @@ class AutoregressiveConfig:
 #: Per-profile defaults, sized like the StyleInV presets of the same profile (cpu: the committed 32² generator).
 PRESETS = {
     "smoke": dict(hidden_dim=32, noise_dim=16, d_channel_base=256, d_channel_max=16, batch=4, total_kimg=0.016,
-                  snapshot_kimg=0.008, r1_interval=2, clip_frames=8, ema_kimg=0.01),
+                  snapshot_kimg=0.008, r1_interval=2, clip_frames=8, ema_kimg=0.01, basis_samples=512),
     # cpu: 3 kimg of 16-frame clips is 48k generated frames, the same as StyleInV's cpu preset (12 kimg of
     # 4-frame sparse samples); at one thread on 2 cores it takes about 28 min against StyleInV's 14.
     "cpu": dict(hidden_dim=256, noise_dim=64, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=3.0,
@@ -98,7 +100,10 @@ class AutoregressiveStage:
         self.sampler = DenseClipSampler(cfg.clip_frames)
         self.data = dataset if dataset is not None else VideoFolder(cfg.data, self.resolution, mode="clips",
                                                                     clip_sampler=self.sampler, seed=cfg.seed)
-        self.M = AutoregressiveMotion(self.G.w_dim, cfg.hidden_dim, cfg.noise_dim, cfg.residual_scale).to(self.device)
+        self.M = AutoregressiveMotion(self.G.w_dim, cfg.hidden_dim, cfg.noise_dim, cfg.step_scale,
+                                      cfg.init_std).to(self.device)
+        if cfg.basis_samples > 0:
+            self.M.set_basis(self.latent_basis(cfg.basis_samples))
         self.M_ema = copy.deepcopy(self.M).eval().requires_grad_(False)
         self.D = TemporalVideoDiscriminator(self.resolution, channel_base=cfg.d_channel_base,
                                             channel_max=cfg.d_channel_max).to(self.device)
@@ -108,6 +113,14 @@ class AutoregressiveStage:
         self.sample_dir: Path | None = None
         gen = torch.Generator().manual_seed(cfg.seed + 4242)
         self.sample_w0 = self.G.mapping(torch.randn(4, self.G.z_dim, generator=gen).to(self.device))[:, 0]
+
+    @torch.no_grad()
+    def latent_basis(self, n: int, chunk: int = 1000) -> torch.Tensor:
+        """The principal basis of ``n`` latents ``w = G.mapping(z)`` from a fixed seed (MoCoGAN-HD's PCA step)."""
+        gen = torch.Generator().manual_seed(self.cfg.seed + 777)
+        w = [self.G.mapping(torch.randn(min(chunk, n - i), self.G.z_dim, generator=gen).to(self.device))[:, 0]
+             for i in range(0, n, chunk)]
+        return principal_basis(torch.cat(w).float().cpu()).to(self.device)
 
     # -- data: pure functions of the step --------------------------------------------------------------------------
     def _rng(self, step: int, what: int) -> np.random.Generator:
