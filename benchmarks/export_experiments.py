@@ -23,7 +23,7 @@ import json
 import platform
 from pathlib import Path
 
-from styleinv_lib.experiments import EXPERIMENTS, read_results
+from styleinv_lib.experiments import EXPERIMENTS, latest_rows, read_results
 from styleinv_lib.train.autoregressive import export_autoregressive
 from styleinv_lib.train.styleinv import export_styleinv
 
@@ -60,10 +60,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown experiments: {', '.join(sorted(unknown))}")
     suffix = f"{args.tag}_{args.profile}" if args.tag else args.profile
-    latest = {}
-    for row in read_results(args.root):                     # the last row of each experiment wins
-        if row["profile"] == args.profile:
-            latest[row["experiment"]] = row
+    latest = latest_rows(read_results(args.root), args.profile)
     missing = set(names) - set(latest)
     if missing:
         raise SystemExit(f"{args.root}: no {args.profile} row for {', '.join(sorted(missing))}; run "

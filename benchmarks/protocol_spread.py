@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from styleinv_lib.experiments import EXPERIMENTS, read_results
+from styleinv_lib.experiments import EXPERIMENTS, latest_rows, read_results
 from styleinv_lib.fileio import atomic_write_text
 from styleinv_lib.generate import load_video_generator
 from styleinv_lib.metrics.protocol import PROTOCOL_PRESETS, evaluate
@@ -36,7 +36,7 @@ def main() -> None:
     names = [n for n in args.names.split(",") if n]
     if any(EXPERIMENTS[n].kind != "styleinv" for n in names):
         raise SystemExit("only StyleInV experiments are supported")
-    rows = {r["experiment"]: r for r in read_results(args.root) if r["profile"] == args.profile}
+    rows = latest_rows(read_results(args.root), args.profile)
     base = PROTOCOL_PRESETS[args.profile]
     out = {"profile": args.profile, "protocol": base.to_dict(), "runs": {}}
     for name in names:

@@ -68,8 +68,7 @@ EXPERIMENTS = {e.name: e for e in (
 #: dataset at 256² under StyleGAN-V's protocol: FID / FVD16 / FVD128.  SynthFaces stands in for the face datasets,
 #: SynthSky for SkyTimelapse.
 PAPER_TABLE1 = {
-    "DeeperForensics": {"full": {"fid": 54.05, "fvd16": 41.58, "fvd128": 53.93},
-                        "autoregressive": {"fid": 135.30, "fvd16": 101.07, "fvd128": 610.30}},
+    "DeeperForensics": {name: EXPERIMENTS[name].paper for name in ("full", "autoregressive")},
     "FaceForensics": {"full": {"fid": 12.06, "fvd16": 47.88, "fvd128": 103.63},
                       "autoregressive": {"fid": 24.45, "fvd16": 112.67, "fvd128": 486.69}},
     "TaiChi": {"full": {"fid": 41.55, "fvd16": 185.72, "fvd128": 328.90},
@@ -144,11 +143,18 @@ def _set_aside_stale_run(run: Path, cfg) -> Path | None:
     return aside
 
 
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def read_results(root) -> list[dict]:
     path = Path(root) / RESULTS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return _read_jsonl(path) if path.exists() else []
+
+
+def latest_rows(rows, profile: str) -> dict[str, dict]:
+    """The rows of ``profile`` by experiment name; a later row of the same name wins (a rerun after a change)."""
+    return {r["experiment"]: r for r in rows if r["profile"] == profile}
 
 
 def results_or_committed(root, profile: str, names, committed: str) -> tuple[dict[str, dict], str]:
@@ -158,11 +164,11 @@ def results_or_committed(root, profile: str, names, committed: str) -> tuple[dic
     Returns ``(rows, where they came from)``."""
     from .loading import checkpoint_path
 
-    local = {r["experiment"]: r for r in read_results(root) if r["profile"] == profile}
+    local = latest_rows(read_results(root), profile)
     if set(local) >= set(names):
         return local, f"{Path(root) / RESULTS_FILE} ({profile} profile)"
     path = checkpoint_path(committed)
-    rows = {r["experiment"]: r for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip())}
+    rows = {r["experiment"]: r for r in _read_jsonl(path)}
     missing = set(names) - set(rows)
     if missing:
         raise ValueError(f"{path}: no row for {', '.join(sorted(missing))}")
@@ -368,5 +374,5 @@ def run_experiment_cli(args) -> int:
 
 
 __all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli",
-           "evaluate_run", "experiment_config", "is_synthfaces", "read_results", "results_or_committed", "run_experiment",
-           "run_experiment_cli"]
+           "evaluate_run", "experiment_config", "is_synthfaces", "latest_rows", "read_results", "results_or_committed",
+           "run_experiment", "run_experiment_cli"]
