@@ -1,54 +1,249 @@
-"""Training throughput of the StyleGAN2 stage: images per second for one full step (G and D), with and without
-the lazy regularisers, at a given resolution and batch.
+"""Training throughput of every stage's step in fp32, bf16 autocast and bf16 + ``torch.compile``, side by side,
+with the FLOPs of a step and the achieved FLOP/s against the machine's bf16 peak.
 
-    python benchmarks/train_speed.py --profile cpu --steps 20
-    python benchmarks/train_speed.py --profile gpu --precision bf16 --compile      # on a CUDA machine
+    python benchmarks/train_speed.py                                     # cpu preset + the wide 32² config
+    python benchmarks/train_speed.py --stages styleinv --configs cpu --modes fp32,bf16 --steps 8
+    python benchmarks/train_speed.py --device cuda --modes fp32,bf16,bf16+compile --configs gpu   # on a GPU
+
+Stages: ``stylegan2`` (G and D phases, lazy R1 every 16 steps), ``encoder`` (Eq. 1: E → G → MSE + LPIPS +
+latent loss) and ``styleinv`` (one FFA-ST step: StyleInV through the frozen G, the sparse D, lazy R1).  Configs:
+``cpu`` (the cpu preset of each stage: 32², batch 16 / 16 / 8 clips of 4 frames), ``wide`` (32², batch 32,
+channel_base 8192, channel_max 256 for G, D, E and StyleInV's D), ``gpu`` (the gpu presets).  Every mode times the
+same step indices (so the same data and the same lazy-regulariser steps) after warm-up steps that also compile;
+FLOPs are counted once per stage and config with ``torch.utils.flop_counter`` on the fp32 model (multiply-adds ×2
+of matmuls and convolutions, forward and backward; elementwise work is not counted).
+
+The bf16 peak of a CPU is ``cores × GHz × FLOPs/cycle``: 2,048 per core per cycle with AMX (Sapphire Rapids' TMUL:
+16×32 bf16 pairs → 1,024 multiply-adds), 128 with AVX-512 BF16 alone (two 512-bit VDPBF16PS units), 64 in fp32
+with AVX-512 (two FMA units × 16 lanes × 2).  The clock is the nominal one from ``/proc/cpuinfo`` (``model name``
+"@ x GHz" or "cpu MHz"); turbo clocks make the true peak somewhat higher.  Results are appended to the ``--out``
+JSON after every measurement; entries already there are skipped, so an interrupted run resumes.
 """
+from __future__ import annotations
+
 import argparse
+import json
+import os
+import platform
+import re
+import statistics
 import tempfile
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
-from styleinv_lib.data import export_synthfaces
-from styleinv_lib.train.stylegan2 import StyleGAN2Stage, config_for_profile
+MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+compile": ("bf16", True),
+         "fp16": ("fp16", False), "fp16+compile": ("fp16", True)}
+WIDE = dict(channel_base=8192, channel_max=256, batch=32)
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def measure(stage: StyleGAN2Stage, steps: int, first_step: int) -> float:
-    for s in range(2):  # warm-up (and compilation)
-        stage.step(first_step + s)
-    if stage.device.type == "cuda":
+def cpu_peak() -> dict:
+    """Nominal bf16 and fp32 peak FLOP/s of the cores torch uses (see the module docstring)."""
+    from styleinv_lib.train.loop import cpu_has_native_bf16
+
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    flags = set(text.split())
+    model = re.search(r"model name\s*:\s*(.*)", text)
+    model = model.group(1).strip() if model else platform.processor()
+    ghz = re.search(r"@\s*([\d.]+)\s*GHz", model)
+    if ghz:
+        ghz = float(ghz.group(1))
+    else:
+        mhz = re.findall(r"cpu MHz\s*:\s*([\d.]+)", text)
+        ghz = max(map(float, mhz)) / 1000 if mhz else float("nan")
+    cores = torch.get_num_threads()
+    per_cycle_bf16 = 2048 if "amx_bf16" in flags else 128 if "avx512_bf16" in flags else 0
+    per_cycle_fp32 = 64 if "avx512f" in flags else 32 if "avx2" in flags else 16
+    return {"cpu": model, "threads": cores, "ghz_nominal": ghz, "native_bf16": cpu_has_native_bf16()[1],
+            "bf16_peak_tflops": cores * ghz * per_cycle_bf16 / 1000,
+            "fp32_peak_tflops": cores * ghz * per_cycle_fp32 / 1000}
+
+
+def gemm_tflops(dtype: torch.dtype, device: str = "cpu", n: int = 2048, reps: int = 10) -> float:
+    """Achieved FLOP/s of a large square matrix product: what the math library reaches on this machine, the
+    practical ceiling a training step's convolutions can approach."""
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    sync(device)
+    t = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
+
+
+def make_assets(tmp: Path, config: str, device: str) -> dict:
+    """Data, a generator and an encoder of the config's sizes (committed checkpoints for ``cpu``; for the other
+    configs, networks of that width made by one training step each: the step time does not depend on weights)."""
+    from styleinv_lib.data import export_synthfaces
+    from styleinv_lib.train.inversion import config_for_profile as enc_cfg, train_encoder
+    from styleinv_lib.train.stylegan2 import config_for_profile as g_cfg, train_stylegan2
+
+    res = g_cfg(config if config != "wide" else "cpu").resolution
+    data = tmp / f"faces{res}"
+    export_synthfaces(data, num_videos=6, num_frames=128, resolution=res, progress=False)
+    if config == "cpu":
+        return {"data": str(data), "generator": str(ROOT / "checkpoints/stylegan2_synthfaces32_cpu.safetensors"),
+                "encoder": str(ROOT / "checkpoints/encoder_synthfaces32_cpu.safetensors")}
+    widths = WIDE if config == "wide" else {}
+    prof = "cpu" if config == "wide" else config
+    g = replace(g_cfg(prof, **widths), data=str(data), total_kimg=widths.get("batch", 32) / 1000, metrics="",
+                snapshot_kimg=1.0, device=device)
+    train_stylegan2(g, tmp / f"G-{config}", progress=False, tensorboard=False, handle_signals=False)
+    e = replace(enc_cfg(prof, channel_base=widths.get("channel_base"), channel_max=widths.get("channel_max")),
+                data=str(data), generator=str(tmp / f"G-{config}"), total_kimg=0.016, batch=16, eval_kimg=None,
+                device=device)
+    train_encoder(e, tmp / f"E-{config}", progress=False, tensorboard=False, handle_signals=False)
+    return {"data": str(data), "generator": str(tmp / f"G-{config}"), "encoder": str(tmp / f"E-{config}")}
+
+
+def build_stage(stage: str, config: str, assets: dict, precision: str, compile_: bool, device: str):
+    """The training stage object of ``stage`` at ``config``, with metrics and snapshots off."""
+    prof = "cpu" if config == "wide" else config
+    common = dict(precision=precision, compile=compile_, device=device)
+    if stage == "stylegan2":
+        from styleinv_lib.train.stylegan2 import StyleGAN2Stage, config_for_profile
+
+        cfg = config_for_profile(prof, data=assets["data"], metrics="", **common,
+                                 **(WIDE if config == "wide" else {}))
+        return StyleGAN2Stage(cfg)
+    if stage == "encoder":
+        from styleinv_lib.train.inversion import InversionStage, config_for_profile
+
+        cfg = config_for_profile(prof, data=assets["data"], generator=assets["generator"], **common,
+                                 **(WIDE if config == "wide" else {}))
+        return InversionStage(cfg)
+    if stage == "styleinv":
+        from styleinv_lib.train.styleinv import StyleInVStage, config_for_profile
+
+        wide = dict(d_channel_base=WIDE["channel_base"], d_channel_max=WIDE["channel_max"], batch=WIDE["batch"])
+        cfg = config_for_profile(prof, data=assets["data"], generator=assets["generator"],
+                                 encoder=assets["encoder"], metrics="", **common,
+                                 **(wide if config == "wide" else {}))
+        return StyleInVStage(cfg)
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def units_per_step(stage_obj) -> int:
+    """Images per step (StyleInV: generated frames, clips × frames per clip)."""
+    cfg = stage_obj.cfg
+    return cfg.batch * getattr(cfg, "num_frames", 1)
+
+
+def sync(device) -> None:
+    if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
+
+
+def time_steps(stage_obj, first: int, steps: int, warmup: int) -> dict:
+    """Wall time of ``steps`` steps from ``first`` (after ``warmup`` steps, which also compile)."""
     t0 = time.perf_counter()
+    for s in range(warmup):
+        stage_obj.step(first - warmup + s)
+    sync(stage_obj.device)
+    warm = time.perf_counter() - t0
+    per_step = []
     for s in range(steps):
-        stage.step(first_step + 2 + s)
-    if stage.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * stage.cfg.batch / (time.perf_counter() - t0)
+        t = time.perf_counter()
+        stage_obj.step(first + s)
+        sync(stage_obj.device)
+        per_step.append(time.perf_counter() - t)
+    return {"seconds": sum(per_step), "median_step_s": statistics.median(per_step), "warmup_s": warm}
 
 
-def main():
+def count_step_flops(stage_obj, first: int, steps: int) -> float:
+    from styleinv_lib.cost import count_flops
+
+    return float(count_flops(lambda: [stage_obj.step(first + s) for s in range(steps)])[1])
+
+
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--resolution", type=int, default=None)
-    ap.add_argument("--batch", type=int, default=None)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--precision", default="auto")
-    ap.add_argument("--compile", action="store_true")
-    args = ap.parse_args()
-    cfg = config_for_profile(args.profile, resolution=args.resolution, batch=args.batch, precision=args.precision,
-                             compile=args.compile)
+    ap.add_argument("--stages", default="stylegan2,encoder,styleinv")
+    ap.add_argument("--configs", default="cpu,wide", help="cpu, wide, gpu (comma-separated)")
+    ap.add_argument("--modes", default="fp32,bf16,bf16+compile", help=f"of {', '.join(MODES)}")
+    ap.add_argument("--steps", type=int, default=16, help="timed steps (16: one lazy R1 step among them)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/train_speed_cpu.json")
+    args = ap.parse_args(argv)
+    stages, configs, modes = (x.split(",") for x in (args.stages, args.configs, args.modes))
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise SystemExit(f"unknown modes {bad}: choose from {', '.join(MODES)}")
+
+    machine = cpu_peak() if args.device == "cpu" else {"gpu": torch.cuda.get_device_name(0)}
+    machine.update(torch=torch.__version__, python=platform.python_version(),
+                   gemm_tflops={"fp32": gemm_tflops(torch.float32, args.device),
+                                "bf16": gemm_tflops(torch.bfloat16, args.device)})
+    results = json.loads(args.out.read_text()) if args.out.is_file() else {"machine": machine, "rows": []}
+    results["machine"] = machine
+    done = {(r["stage"], r["config"], r["mode"]) for r in results["rows"]}
+
+    def save():
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = args.out.with_suffix(".part")
+        tmp_out.write_text(json.dumps(results, indent=1) + "\n")
+        os.replace(tmp_out, args.out)
+
+    first = 16  # steps first .. first+steps-1: step 16 (and 32) is an R1 step, like one in every 16 in training
     with tempfile.TemporaryDirectory() as tmp:
-        export_synthfaces(tmp + "/d", num_videos=8, num_frames=16, resolution=cfg.resolution, progress=False)
-        cfg = replace(cfg, data=tmp + "/d")
-        plain = StyleGAN2Stage(replace(cfg, r1_interval=0, pl_weight=0.0, augment="none"))
-        full = StyleGAN2Stage(replace(cfg, r1_interval=1, pl_interval=1, pl_weight=2.0))
-        print(f"{cfg.resolution}², batch {cfg.batch}, device {plain.device}, precision {plain.policy.mode}, "
-              f"compile {cfg.compile}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-        print(f"G+D step, no regularisation, no augmentation: {measure(plain, args.steps, 1):8.1f} img/s")
-        print(f"G+D step + R1 + path length every step, ADA : {measure(full, args.steps, 0):8.1f} img/s")
+        for config in configs:
+            assets = None
+            for stage in stages:
+                flops = next((r["flops_per_step"] for r in results["rows"]
+                              if (r["stage"], r["config"]) == (stage, config) and r.get("flops_per_step")), None)
+                for mode in modes:
+                    if (stage, config, mode) in done:
+                        continue
+                    if assets is None:
+                        assets = make_assets(Path(tmp), config, args.device)
+                    precision, compile_ = MODES[mode]
+                    torch._dynamo.reset()
+                    obj = build_stage(stage, config, assets, precision, compile_, args.device)
+                    t = time_steps(obj, first, args.steps, args.warmup)
+                    if flops is None:   # counted on the plain fp32 model, the same step indices
+                        counter_obj = obj if mode == "fp32" else build_stage(stage, config, assets, "fp32", False,
+                                                                             args.device)
+                        flops = count_step_flops(counter_obj, first, args.steps) / args.steps
+                    units = units_per_step(obj) * args.steps
+                    row = {"stage": stage, "config": config, "mode": mode, "precision": obj.policy.mode,
+                           "compile": compile_, "batch": obj.cfg.batch, "images_per_s": units / t["seconds"],
+                           "steps_per_s": args.steps / t["seconds"], "median_step_s": t["median_step_s"],
+                           "warmup_s": t["warmup_s"], "steps": args.steps, "flops_per_step": flops,
+                           "achieved_tflops": flops * args.steps / t["seconds"] / 1e12}
+                    if "bf16_peak_tflops" in machine:
+                        row["share_of_bf16_peak"] = row["achieved_tflops"] / machine["bf16_peak_tflops"]
+                    row["share_of_bf16_gemm"] = row["achieved_tflops"] / machine["gemm_tflops"]["bf16"]
+                    results["rows"].append(row)
+                    save()
+                    print(f"{stage:9s} {config:5s} {mode:13s} {row['images_per_s']:8.1f} img/s  "
+                          f"{row['achieved_tflops']:.3f} TFLOP/s  (warm-up {t['warmup_s']:.0f} s)", flush=True)
+    print_table(results)
+    return 0
+
+
+def print_table(results: dict) -> None:
+    """Throughput per stage and config, each mode against fp32."""
+    rows = results["rows"]
+    base = {(r["stage"], r["config"]): r["images_per_s"] for r in rows if r["mode"] == "fp32"}
+    m = results["machine"]
+    print(f"\n{m.get('cpu', m.get('gpu'))}, {m.get('threads', '')} threads; bf16 peak (nominal) "
+          f"{m.get('bf16_peak_tflops', float('nan')):.2f} TFLOP/s; measured GEMM fp32 {m['gemm_tflops']['fp32']:.2f}, "
+          f"bf16 {m['gemm_tflops']['bf16']:.2f} TFLOP/s")
+    print(f"{'stage':9s} {'config':6s} {'mode':13s} {'img/s':>8s} {'× fp32':>7s} {'TFLOP/s':>8s} "
+          f"{'% bf16 peak':>11s} {'% bf16 GEMM':>11s}")
+    for r in rows:
+        ratio = r["images_per_s"] / base[(r["stage"], r["config"])] if (r["stage"], r["config"]) in base else None
+        share = f"{100 * r['share_of_bf16_peak']:.1f}" if "share_of_bf16_peak" in r else "-"
+        print(f"{r['stage']:9s} {r['config']:6s} {r['mode']:13s} {r['images_per_s']:8.1f} "
+              f"{(f'{ratio:.2f}' if ratio else '-'):>7s} {r['achieved_tflops']:8.3f} {share:>11s} "
+              f"{100 * r['share_of_bf16_gemm']:11.1f}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -49,6 +49,7 @@ import styleinv_lib as sil
 from styleinv_lib.nn.encoder import InversionEncoder
 from styleinv_lib.train.inversion import InversionStage, config_for_profile, train_encoder
 from styleinv_lib.train.checkpoint import load_snapshot
+from styleinv_lib.cost import count_flops
 from styleinv_lib.inversion import invert, psnr
 from styleinv_lib.loading import checkpoint_path, load_generator, load_encoder
 from styleinv_lib.metrics.lpips import LPIPS
@@ -334,17 +335,27 @@ With its 200 steps, optimisation reconstructs the frames best; the hybrid comes 
 the encoder is the least exact and by far the fastest.  The claims of §3.1, checked on these numbers:
 
 * the encoder is **orders of magnitude faster**: each optimisation step is a forward *and* a backward pass through
-  $G$ and LPIPS, so $n$ steps cost well over $n$ encoder passes;
+  $G$ and LPIPS, so $n$ steps cost well over $n$ encoder passes.  Seconds depend on what else the machine is
+  doing; the count of floating-point operations (`styleinv_lib.cost.count_flops`) does not, so that is the
+  number the check below holds to;
 * **optimisation lowers the loss** it is given, step after step, from the average face at $\bar w$;
 * the **hybrid improves on the encoder**: a few dozen steps from $E(x)$ reach a lower loss than the encoder alone.
 """),
     code("""
 loss = {name: r.loss_history.mean(dim=1) for name, r in runs.items()}       # mean over images, per step
 speedup = table["optimise"]["seconds_per_image"] / table["encoder"]["seconds_per_image"]
-print(f"optimisation is {speedup:,.0f}x slower per image than the encoder; its loss went "
+# the cost in operations (one image; the same on any machine, busy or not) backs the timing
+steps = {"encoder": None, "optimise": SIZES["opt_steps"], "hybrid": SIZES["hybrid_steps"]}
+flops = {m: count_flops(lambda m=m: invert(x_real[:1], G, None if m == "optimise" else E, method=m,
+                                             steps=steps[m], lpips_model=lpips_net))[1] for m in runs}
+flop_ratio = flops["optimise"] / flops["encoder"]
+print(f"optimisation is {speedup:,.0f}x slower per image than the encoder and costs {flop_ratio:,.0f}x its "
+      f"floating-point operations ({flops['encoder'] / 1e6:.1f} MFLOP per image for the encoder); its loss went "
       f"{loss['optimise'][0]:.4f} -> {loss['optimise'][-1]:.4f}; hybrid {loss['hybrid'][0]:.4f} -> "
       f"{loss['hybrid'][-1]:.4f}")
-assert speedup > SIZES["opt_steps"] / 4 and (SIZES["opt_steps"] < 200 or speedup > 100), "encoder >> optimiser"
+assert flop_ratio > SIZES["opt_steps"] and flops["hybrid"] > SIZES["hybrid_steps"] * flops["encoder"], \
+    "each optimisation step costs more than one encoder pass"
+assert speedup > 2, "encoder >> optimiser (in seconds: a margin that survives a shared CPU)"
 assert loss["optimise"][-1] < 0.8 * loss["optimise"][0], "optimisation lowers the loss"
 assert loss["hybrid"][-1] < loss["encoder"][0] and table["hybrid"]["psnr"] > table["encoder"]["psnr"], \\
     "hybrid improves on the encoder"

@@ -366,13 +366,19 @@ print({k: getattr(demo_cfg, k) for k in ("lambda_adv", "lambda_recon", "lambda_w
 print("cpu preset:", PRESETS["cpu"])
 """),
     md(r"""
-At initialisation the two regularising terms are exactly zero — the residual is — and the whole signal comes
-from the discriminator:
+At initialisation the residual is exactly zero, so $w_t = w_0$ bit for bit and the latent regulariser is exactly
+zero.  The first-frame loss is zero *in exact arithmetic*: frame 0 is $G(w_0)$ rendered in a batch of $B \cdot K$
+frames, $x_0 = G(w_0)$ in a batch of $B$, and the convolution library may pick other kernels (another summation
+order) for another batch shape, so on some CPUs the two differ by float rounding (a mean squared difference of
+$2 \cdot 10^{-14}$ in fp32 on one; under bf16 autocast at most bf16's squared rounding step, about $10^{-5}$).  A real bug (a residual that is not zero, a frame compared with the wrong video)
+shows up many orders of magnitude above that.  The whole training signal comes from the discriminator:
 """),
     code("""
 logs0 = copy.deepcopy(stage).step(0)
-print({k: round(v, 4) for k, v in logs0.items()})
-assert logs0["Loss/SI/recon"] == 0.0 and logs0["Loss/SI/wreg"] == 0.0
+print({k: round(v, 4) for k, v in logs0.items()}, "| precision:", stage.policy.mode)
+assert logs0["Loss/SI/wreg"] == 0.0                      # structural: w_t == w0 exactly
+rounding = 1e-10 if stage.policy.mode == "fp32" else 1e-4  # batch-shape rounding (fp32 / bf16 autocast)
+assert logs0["Loss/SI/recon"] < rounding, logs0["Loss/SI/recon"]
 """),
     md(r"""
 ## 6.4 Training

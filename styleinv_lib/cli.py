@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli_video import add_speed_args
 from .profiles import PROFILES, get_profile
 
 
@@ -38,7 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("synthfaces", help="render SynthFaces talking-head videos")
     _add_render_args(p)
     p.add_argument("--videos-per-identity", type=int, default=1,
-                   help="videos sharing one identity, each with its own motion (default 1)")
+                   help="videos sharing one identity, each with its own motion and scene (default 1)")
+    p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=2,
+                   help="2 (default): identity is the face alone, scene per video, motion legible at 32²; "
+                        "1: the first release (the data of checkpoints trained before version 2)")
     p = dsub.add_parser("synthsky", help="render SynthSky cloud timelapses")
     _add_render_args(p)
     p = dsub.add_parser("styles", help="render still images of SynthFaces subjects in an art style")
@@ -62,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=None, help="global batch size (all GPUs together)")
     p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"])
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the networks")
+    add_speed_args(p)
     p.add_argument("--metrics", default=None, help="'fid' (real Inception) or 'none' (default: the profile's)")
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
-    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"])
+    add_speed_args(p)
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out), 'none', or a snapshot file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -208,7 +211,7 @@ def _train_encoder(args) -> int:
                              total_kimg=args.kimg, batch=args.batch, lr=args.lr, id_weight=args.id_weight,
                              probe=None if args.probe is None else str(args.probe),
                              snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
-                             precision=args.precision)
+                             precision=args.precision, compile=args.compile)
     resume = None if args.resume in (None, "none") else args.resume
     result = train_encoder(cfg, args.out, resume=resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
@@ -385,7 +388,8 @@ def run(args, argv=()) -> int:
         _check_size(args)
         path = export.export_synthfaces(args.out, num_videos=args.videos, num_frames=args.frames,
                                         resolution=args.resolution, seed=args.seed,
-                                        videos_per_identity=args.videos_per_identity, overwrite=args.overwrite,
+                                        videos_per_identity=args.videos_per_identity,
+                                        version=args.synthfaces_version, overwrite=args.overwrite,
                                         progress=not args.quiet)
         print(f"wrote {args.videos} videos × {args.frames} frames to {args.out} (metadata: {path})")
     elif cmd == "synthsky":

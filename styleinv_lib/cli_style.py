@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_video import add_run_args
+from .cli_video import add_run_args, add_speed_args
 from .profiles import PROFILES
 
 
@@ -31,6 +31,7 @@ def add_style_cli(sub) -> None:
                         "or auto (probe for a SynthFaces image set)")
     p.add_argument("--d-init", choices=["auto", "parent", "scratch"], default=None,
                    help="start D from the parent run's D (auto: when it has one) or from scratch")
+    add_speed_args(p)
     add_run_args(p)
     p.set_defaults(handler=run_finetune_style)
 
@@ -56,7 +57,8 @@ def run_finetune_style(args: argparse.Namespace) -> int:
         args.profile, parent=str(args.generator), images=str(args.images), freeze_res=args.freeze_res,
         freeze_mapping=False if args.train_mapping else None, total_kimg=args.kimg, batch=args.batch,
         lambda_lpips=args.lambda_lpips, lambda_id=args.lambda_id, identity=args.identity, d_init=args.d_init,
-        snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device)
+        snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device, precision=args.precision,
+        compile=args.compile)
     resume = None if args.resume in (None, "none") else args.resume
     result = train_style_transfer(cfg, args.out, resume=resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted}; rerun with --resume auto)" if result.interrupted else "finished"

@@ -19,6 +19,15 @@ def add_run_args(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def add_speed_args(p) -> None:
+    """``--precision`` and ``--compile/--no-compile`` (default: the profile's), shared by the training commands."""
+    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"],
+                   help="mixed precision (auto: bf16 on CPUs with AMX/AVX-512 BF16 and on Ampere+ GPUs, fp16 on "
+                        "Volta/Turing, fp32 elsewhere)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the networks of the training step (default: the profile's)")
+
+
 def add_video_cli(sub) -> None:
     p = sub.add_parser("train-styleinv", help="train StyleInV with FFA-ST against a frozen StyleGAN2 (stage 3)",
                        description="Train the temporal-style-modulated inversion network (Eq. 2) with first-frame-"
@@ -39,6 +48,7 @@ def add_video_cli(sub) -> None:
     p.add_argument("--anchor-spacing", type=int, default=None, help="FFA-APE anchor spacing Δ (faces 16, sky 128)")
     p.add_argument("--metrics", default=None, help="'probe' (SynthFaces probe metrics) or 'none'")
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
+    add_speed_args(p)
     add_run_args(p)
     p.set_defaults(handler=run_train_styleinv)
 
@@ -78,7 +88,8 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
         use_encoder=False if args.no_encoder else None, first_frame_in_d=False if args.no_ffa_d else None,
         motion_kind=args.motion_kind, lambda_recon=args.lambda_recon, max_distance=args.max_distance,
         anchor_spacing=args.anchor_spacing, total_kimg=args.kimg, batch=args.batch, metrics=metrics,
-        metrics_kimg=args.metrics_kimg, snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device)
+        metrics_kimg=args.metrics_kimg, snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
+        precision=args.precision, compile=args.compile)
     if cfg.use_encoder and not cfg.encoder:
         raise ValueError("train-styleinv needs --encoder RUN_E (or --no-encoder for the ablation)")
     for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder), ("data", cfg.data)):

@@ -9,8 +9,8 @@ from styleinv_lib.data.synthetic import SynthFaces
 @pytest.fixture(scope="module")
 def renders():
     ds = SynthFaces(resolution=64, num_frames=3, seed=0)
-    ident, factors = ds.identity(6), ds.factors(6)
-    return {s: render_styled(ident, factors, 64, s).float() for s in ALL_STYLES}
+    ident, factors, scene = ds.identity(6), ds.factors(6), ds.scene(6)
+    return {s: render_styled(ident, factors, 64, s, scene=scene).float() for s in ALL_STYLES}
 
 
 def test_shapes_and_photo_matches_synthfaces(renders):
@@ -59,7 +59,8 @@ def test_style_sets_are_deterministic_and_varied():
     imgs = torch.stack([a.render(i) for i in range(6)]).float()
     assert (imgs[1:] - imgs[:1]).abs().mean(dim=(1, 2, 3)).min() > 5
     meta = a.image_metadata(5)
-    assert set(meta) == {"identity", "temperament", "t", "factors"}
+    assert set(meta) == {"identity", "scene", "temperament", "t", "factors"}
+    assert meta["scene"]["version"] == 2 and meta["identity"]["shirt"] is None
 
 
 def test_unknown_style_is_refused():

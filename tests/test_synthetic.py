@@ -8,14 +8,19 @@ import pytest
 import torch
 
 from styleinv_lib.data.synthetic import (
-    FACTOR_NAMES, TEMPERAMENTS, FaceMotion, SynthFaces, SynthSky, render_face, sample_identity,
+    FACTOR_NAMES, TEMPERAMENTS, FaceMotion, SynthFaces, SynthSky, VideoScene, render_face, sample_identity,
+    sample_scene,
 )
 
 NEUTRAL = {k: np.array([1.0 if k == "zoom" else 0.0]) for k in FACTOR_NAMES}
 
-# Largest change of each factor between consecutive frames (25 fps): a blink takes about four frames.
-MAX_STEP = {"yaw": 0.2, "pitch": 0.12, "roll": 0.06, "tx": 0.03, "ty": 0.02, "zoom": 0.02, "blink": 0.85,
-            "mouth_open": 0.65, "brow_raise": 0.35, "gaze_x": 0.35, "gaze_y": 0.15}
+# Largest change of each factor between consecutive frames (25 fps), per SynthFaces version, from the largest
+# amplitude times the largest angular frequency: a blink takes about four frames; version 2 turns faster.
+MAX_STEP = {1: {"yaw": 0.2, "pitch": 0.12, "roll": 0.06, "tx": 0.03, "ty": 0.02, "zoom": 0.02, "blink": 0.85,
+                "mouth_open": 0.65, "brow_raise": 0.35, "gaze_x": 0.35, "gaze_y": 0.15},
+            2: {"yaw": 0.36, "pitch": 0.2, "roll": 0.08, "tx": 0.04, "ty": 0.025, "zoom": 0.025, "blink": 0.9,
+                "mouth_open": 0.65, "brow_raise": 0.35, "gaze_x": 0.45, "gaze_y": 0.2}}
+YAW_LIMIT = {1: 0.45, 2: 0.7}
 
 
 def sha(t: torch.Tensor) -> str:
@@ -45,16 +50,59 @@ def test_other_seed_or_video_differs():
     assert sha(a) != sha(SynthFaces(resolution=32, num_frames=4, seed=0).render(1))
 
 
-def test_identity_is_constant_within_and_across_videos_of_one_subject():
-    ds = SynthFaces(resolution=48, num_frames=16, seed=3, videos_per_identity=3)
+@pytest.mark.parametrize("version", [1, 2])
+def test_identity_is_constant_within_and_across_videos_of_one_subject(version):
+    ds = SynthFaces(resolution=48, num_frames=16, seed=3, videos_per_identity=3, version=version)
     metas = [ds.video_metadata(i) for i in range(3)]
     assert len({m["identity_id"] for m in metas}) == 1
     assert metas[0]["attributes"] == metas[1]["attributes"] == metas[2]["attributes"]
     assert metas[0]["factors"] != metas[1]["factors"], "each video has its own motion"
-    # In the neutral pose the picture is a function of the identity alone: the same subject renders identically.
-    neutral = [render_face(ds.identity(i), NEUTRAL, 48) for i in range(4)]
+    # In the neutral pose and one scene the picture is a function of the identity alone.
+    scene = ds.scene(0)
+    neutral = [render_face(ds.identity(i), NEUTRAL, 48, scene=scene) for i in range(4)]
     assert torch.equal(neutral[0], neutral[1]) and torch.equal(neutral[0], neutral[2])
     assert not torch.equal(neutral[0], neutral[3]), "video 3 belongs to the next identity"
+    if version == 1:   # version 1: the scene is the identity's
+        assert metas[0]["scene"] == metas[1]["scene"] == metas[2]["scene"]
+
+
+def test_version2_scene_is_per_video_and_independent_of_identity():
+    """Version 2: clothes, hat, background, light and framing are drawn per video, from a stream that does not
+    see the identity: the same video index has the same scene whoever is in it, and one person's videos differ."""
+    one = SynthFaces(resolution=32, num_frames=4, seed=5, videos_per_identity=1)
+    three = SynthFaces(resolution=32, num_frames=4, seed=5, videos_per_identity=3)
+    for i in range(6):
+        assert one.scene(i) == three.scene(i) == sample_scene(i, seed=5)
+        assert one.identity(i).shirt is None and one.identity(i).background_top is None
+    scenes = [three.scene(i) for i in range(3)]          # the three videos of identity 0
+    assert len({s.background_top for s in scenes}) == 3 and len({s.shirt for s in scenes}) == 3
+    assert len({round(s.framing, 6) for s in scenes}) == 3 and len({s.light for s in scenes}) == 3
+    # the same person in two scenes: the background corner differs, the neutral face centre changes less
+    a = render_face(three.identity(0), NEUTRAL, 64, scene=scenes[0])[0].float()
+    b = render_face(three.identity(0), NEUTRAL, 64, scene=scenes[1])[0].float()
+    assert (a[:6, :6] - b[:6, :6]).abs().mean() > 10, "another background"
+    # two people can share a scene: the scene object renders any identity
+    c = render_face(three.identity(3), NEUTRAL, 64, scene=scenes[0])[0].float()
+    assert torch.equal(a[:3, :3], c[:3, :3]) and (a[24:40, 24:40] - c[24:40, 24:40]).abs().mean() > 5
+    assert VideoScene.from_dict(scenes[0].to_dict()) == scenes[0]
+
+
+def test_version2_motion_is_legible_in_16_frame_windows():
+    """At 25 fps, 16 frames: a head turn of a quarter radian or more in the median window, and a blink or a
+    spoken syllable in most windows (version 1 turned five times less)."""
+    turns, events = {}, {}
+    for version in (1, 2):
+        ds = SynthFaces(num_frames=128, seed=0, version=version)
+        yaw_range, event = [], []
+        for i in range(60):
+            f = ds.factors(i)
+            for s in range(0, 112, 16):
+                w = slice(s, s + 16)
+                yaw_range.append(np.ptp(f["yaw"][w]))
+                event.append(f["blink"][w].max() > 0.5 or np.ptp(f["mouth_open"][w]) > 0.3)
+        turns[version], events[version] = np.median(yaw_range), np.mean(event)
+    assert turns[2] > 0.25 and turns[2] > 3 * turns[1]
+    assert events[2] > 0.8
 
 
 def test_background_and_clothes_stay_put_while_the_head_moves():
@@ -66,16 +114,17 @@ def test_background_and_clothes_stay_put_while_the_head_moves():
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_factor_trajectories_are_smooth_and_bounded(seed):
-    ds = SynthFaces(num_frames=256, seed=seed)
+@pytest.mark.parametrize("version", [1, 2])
+def test_factor_trajectories_are_smooth_and_bounded(seed, version):
+    ds = SynthFaces(num_frames=256, seed=seed, version=version)
     for i in range(60):
         f = ds.factors(i)
         for name in FACTOR_NAMES:
             step = np.abs(np.diff(f[name])).max()
-            assert step <= MAX_STEP[name], f"video {i}: {name} jumps by {step:.3f} in one frame"
+            assert step <= MAX_STEP[version][name], f"video {i}: {name} jumps by {step:.3f} in one frame"
         assert np.all((f["blink"] >= 0) & (f["blink"] <= 1))
         assert np.all((f["mouth_open"] >= 0) & (f["mouth_open"] <= 1))
-        assert np.abs(f["yaw"]).max() <= 0.45 + 1e-9
+        assert np.abs(f["yaw"]).max() <= YAW_LIMIT[version] + 1e-9
 
 
 def test_factors_are_continuous_in_real_time():
@@ -108,25 +157,30 @@ def test_a_thousand_identities_look_distinct():
     for attr in ("face_shape", "hair_style", "hair_colour_name", "eye_colour_name", "skin_tone_index"):
         assert len({getattr(i, attr) for i in ids}) >= 5, attr
     assert 0.2 < np.mean([i.glasses is not None for i in ids]) < 0.4
-    # and their neutral renders are pairwise different pictures
-    imgs = torch.stack([render_face(i, NEUTRAL, 32)[0] for i in ids[:150]]).float().reshape(150, -1)
+    # and their neutral renders in one shared scene are pairwise different pictures: the face alone tells them apart
+    scene = sample_scene(0, seed=0)
+    imgs = torch.stack([render_face(i, NEUTRAL, 32, scene=scene)[0] for i in ids[:150]]).float().reshape(150, -1)
     dist = torch.cdist(imgs, imgs) / np.sqrt(imgs.shape[1])
     dist.fill_diagonal_(1e9)
     assert dist.min() > 5, f"two identities render almost identically (rms {dist.min():.2f})"
 
 
-def test_temperaments_change_motion_statistics():
+@pytest.mark.parametrize("version,ratio", [(1, 3.0), (2, 1.8)])
+def test_temperaments_change_motion_statistics(version, ratio):
+    """Temperaments keep their order; version 2 raises every floor (calm people move too), so the gaps shrink."""
     stats = {}
     for name in TEMPERAMENTS:
-        speed, talk = [], []
+        speed, talk, blink = [], [], []
         for s in range(25):
-            f = FaceMotion.sample(np.random.default_rng(s), 256, name).factors(np.arange(256.0))
+            f = FaceMotion.sample(np.random.default_rng(s), 256, name, version=version).factors(np.arange(256.0))
             speed.append(np.abs(np.diff(f["yaw"])).mean())
             talk.append((f["mouth_open"] > 0.2).mean())
-        stats[name] = (np.mean(speed), np.mean(talk))
-    assert stats["animated"][0] > 3 * stats["calm"][0]
-    assert stats["talkative"][1] > 3 * stats["calm"][1]
+            blink.append((f["blink"] > 0.5).mean())
+        stats[name] = (np.mean(speed), np.mean(talk), np.mean(blink))
+    assert stats["animated"][0] > ratio * stats["calm"][0]
+    assert stats["talkative"][1] > ratio * stats["calm"][1]
     assert stats["drowsy"][0] < stats["talkative"][0]
+    assert stats["drowsy"][2] > 2 * stats["calm"][2]
 
 
 @pytest.mark.parametrize("resolution", [16, 32, 128, 256])
@@ -151,6 +205,8 @@ def test_bad_settings_are_refused():
         SynthFaces(resolution=4)
     with pytest.raises(ValueError, match="num_frames"):
         SynthFaces(num_frames=0)
+    with pytest.raises(ValueError, match="version"):
+        SynthFaces(version=3)
 
 
 # --- SynthSky ---

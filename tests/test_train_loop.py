@@ -26,9 +26,11 @@ from styleinv_lib.train.checkpoint import (
 )
 from styleinv_lib.train.distributed import DistributedContext, SampleStream, local_batch, rank_indices
 from styleinv_lib.train.loop import (
-    StageState, TrainingDiverged, TrainLoop, _cuda_mode, ema_beta, make_grid, pick_device, precision_policy,
-    seed_everything, update_ema,
+    StageState, TrainingDiverged, TrainLoop, _cuda_mode, cpu_has_native_bf16, ema_beta, make_grid, pick_device,
+    precision_policy, seed_everything, update_ema,
 )
+
+_read_text = Path.read_text
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -513,8 +515,25 @@ def test_local_batch_and_rank_indices():
 # Devices, precision, small helpers
 # ----------------------------------------------------------------------------------------------------------------
 
-def test_precision_policy_cpu_and_cuda_rules():
-    p = precision_policy("cpu")
+def test_precision_policy_cpu_and_cuda_rules(monkeypatch):
+    import torch.cpu as tcpu
+
+    # auto on a CPU: bf16 exactly when the instruction set has native bf16 (AMX or AVX-512 BF16)
+    native, why = cpu_has_native_bf16()
+    auto = precision_policy("cpu")
+    assert auto.mode == ("bf16" if native else "fp32") and auto.reason == why
+    flags = Path("/proc/cpuinfo").read_text().split() if Path("/proc/cpuinfo").is_file() else []
+    if "amx_bf16" in flags or "avx512_bf16" in flags:
+        assert native and auto.dtype == torch.bfloat16 and not auto.use_grad_scaler
+    for check in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):   # a CPU without either unit
+        monkeypatch.setattr(tcpu, check, lambda: False, raising=False)
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "flags : fpu avx2 avx512f"
+                        if str(self) == "/proc/cpuinfo" else _read_text(self, *a, **k))
+    assert cpu_has_native_bf16()[0] is False and precision_policy("cpu").mode == "fp32"
+    monkeypatch.setattr(tcpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert precision_policy("cpu").mode == "bf16" and "AVX-512 BF16" in precision_policy("cpu").reason
+    monkeypatch.undo()
+    p = precision_policy("cpu", "fp32")
     assert p.mode == "fp32" and p.dtype == torch.float32 and not p.use_grad_scaler and not p.channels_last
     assert not p.autocast_enabled and not p.grad_scaler().is_enabled()
     with p.autocast():

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .._version import __version__
 from ..fileio import atomic_write_text
 from .styles import ALL_STYLES, ART_STYLES, StyleImages
-from .synthetic import FACTOR_NAMES, FACTOR_UNITS, TEMPERAMENTS, SynthFaces, SynthSky
+from .synthetic import DEFAULT_VERSION, FACTOR_NAMES, FACTOR_UNITS, TEMPERAMENTS, SynthFaces, SynthSky
 from .video import write_video_frames
 
 SETTINGS_FILE = "render.json"
@@ -69,12 +69,17 @@ def _render_videos(out: Path, dataset, num_videos: int, desc: str, progress: boo
 
 
 def export_synthfaces(out, *, num_videos: int, num_frames: int = 128, resolution: int = 64, seed: int = 0,
-                      videos_per_identity: int = 1, overwrite: bool = False, progress: bool = True) -> Path:
-    """Render ``num_videos`` SynthFaces videos into ``out`` and return the path of its ``metadata.json``."""
+                      videos_per_identity: int = 1, version: int = DEFAULT_VERSION, overwrite: bool = False,
+                      progress: bool = True) -> Path:
+    """Render ``num_videos`` SynthFaces videos (``version`` 2 by default, see :mod:`.synthetic`) into ``out`` and
+    return the path of its ``metadata.json``."""
     out = Path(out)
-    ds = SynthFaces(resolution=resolution, num_frames=num_frames, seed=seed, videos_per_identity=videos_per_identity)
+    ds = SynthFaces(resolution=resolution, num_frames=num_frames, seed=seed, videos_per_identity=videos_per_identity,
+                    version=version)
     settings = {"dataset": "SynthFaces", "num_videos": num_videos, "num_frames": num_frames,
                 "resolution": resolution, "seed": seed, "videos_per_identity": videos_per_identity}
+    if version != 1:   # version 1 folders were written before versions existed: their settings stay as they were
+        settings["version"] = int(version)
     _prepare(out, settings, overwrite)
     _render_videos(out, ds, num_videos, "SynthFaces", progress)
     videos = [{"name": f"{i:06d}", **ds.video_metadata(i)} for i in range(num_videos)]
@@ -101,19 +106,21 @@ def export_synthsky(out, *, num_videos: int, num_frames: int = 128, resolution: 
 
 
 def export_style_images(out, *, style: str, num_images: int, resolution: int = 64, seed: int = 0,
-                        overwrite: bool = False, progress: bool = True) -> Path:
+                        version: int = DEFAULT_VERSION, overwrite: bool = False, progress: bool = True) -> Path:
     """Render a still-image set of ``style`` into ``out`` (``000000.png``, ...) with a ``metadata.json``.
-    ``style="all"`` writes one sub-folder per art style."""
+    ``style="all"`` writes one sub-folder per art style; ``version``: the SynthFaces version of the subjects."""
     out = Path(out)
     if style == "all":
         for s in ART_STYLES:
             export_style_images(out / s, style=s, num_images=num_images, resolution=resolution, seed=seed,
-                                overwrite=overwrite, progress=progress)
+                                version=version, overwrite=overwrite, progress=progress)
         return out
     if style not in ALL_STYLES:
         raise ValueError(f"unknown style {style!r}: choose one of {', '.join(ALL_STYLES)} or 'all'")
-    images = StyleImages(style=style, resolution=resolution, seed=seed)
+    images = StyleImages(style=style, resolution=resolution, seed=seed, version=version)
     settings = {"dataset": f"SynthFaces-{style}", "num_images": num_images, "resolution": resolution, "seed": seed}
+    if version != 1:
+        settings["version"] = int(version)
     _prepare(out, settings, overwrite)
     for i in tqdm(range(num_images), desc=f"style {style}", unit="image", disable=not progress):
         path = out / f"{i:06d}.png"

@@ -18,7 +18,10 @@ import numpy as np
 import torch
 
 from .raster import Layer, color_tensor, composite_photo, coverage, over, pixel_grid, to_uint8
-from .synthetic import FaceMotion, face_layers, sample_identity
+from .synthetic import (
+    DEFAULT_VERSION, FaceMotion, check_version, face_layers, light_picture, sample_identity, sample_scene,
+    scene_of_identity,
+)
 
 Tensor = torch.Tensor
 
@@ -125,13 +128,17 @@ def composite_popart(layers: list[Layer], background: Tensor, resolution: int, p
     return canvas
 
 
-def render_styled(ident, factors: dict, resolution: int, style: str, *, palette_index: int = 0) -> Tensor:
-    """Render a SynthFaces subject in ``style`` (one of :data:`ALL_STYLES`): uint8 (T, R, R, 3)."""
+def render_styled(ident, factors: dict, resolution: int, style: str, *, palette_index: int = 0,
+                  scene=None) -> Tensor:
+    """Render a SynthFaces subject in ``style`` (one of :data:`ALL_STYLES`): uint8 (T, R, R, 3).  ``scene``: its
+    surroundings (:class:`~styleinv_lib.data.synthetic.VideoScene`; default: version 1's, from the identity); the
+    scene's exposure and white balance apply to photos only (a drawing has its own palette)."""
     if style not in ALL_STYLES:
         raise ValueError(f"unknown style {style!r}: choose one of {', '.join(ALL_STYLES)}")
-    layers, background = face_layers(ident, factors, resolution)
+    scene = scene_of_identity(ident) if scene is None else scene
+    layers, background = face_layers(ident, factors, resolution, scene)
     if style == "photo":
-        canvas = composite_photo(layers, background)
+        canvas = light_picture(composite_photo(layers, background), scene)
     elif style == "toon":
         canvas = composite_toon(layers, background, resolution)
     elif style == "sketch":
@@ -153,42 +160,48 @@ class StyleImages:
     style: str = "toon"
     resolution: int = 64
     seed: int = 0
+    version: int = DEFAULT_VERSION      # SynthFaces version of the subjects (framing, scene per image, motion)
 
     def __post_init__(self):
+        check_version(self.version)
         if self.style not in ALL_STYLES:
             raise ValueError(f"unknown style {self.style!r}: choose one of {', '.join(ALL_STYLES)}")
 
     def _draw(self, index: int):
-        identity = sample_identity(int(index), self.seed + STYLE_SEED_OFFSET)
+        identity = sample_identity(int(index), self.seed + STYLE_SEED_OFFSET, self.version)
+        scene = (sample_scene(int(index), self.seed + STYLE_SEED_OFFSET) if self.version == 2
+                 else scene_of_identity(identity))
         rng = np.random.default_rng([self.seed, int(index), 0x57E])
-        motion = FaceMotion.sample(rng, horizon=128)
+        motion = FaceMotion.sample(rng, horizon=128, version=self.version)
         t = float(rng.uniform(0, 128))
-        return identity, motion, t, int(rng.integers(len(POP_PALETTES)))
+        return identity, scene, motion, t, int(rng.integers(len(POP_PALETTES)))
 
     def render(self, index: int) -> Tensor:
         """Image ``index`` as uint8 (R, R, 3)."""
-        identity, motion, t, palette = self._draw(index)
-        return render_styled(identity, motion.factors([t]), self.resolution, self.style, palette_index=palette)[0]
+        identity, scene, motion, t, palette = self._draw(index)
+        return render_styled(identity, motion.factors([t]), self.resolution, self.style, palette_index=palette,
+                             scene=scene)[0]
 
     def image_metadata(self, index: int) -> dict:
-        identity, motion, t, palette = self._draw(index)
-        return {"identity": identity.to_dict(), "temperament": motion.temperament, "t": round(t, 4),
-                "factors": {k: round(float(v[0]), 5) for k, v in motion.factors([t]).items()}}
+        identity, scene, motion, t, palette = self._draw(index)
+        return {"identity": identity.to_dict(), "scene": scene.to_dict(), "temperament": motion.temperament,
+                "t": round(t, 4), "factors": {k: round(float(v[0]), 5) for k, v in motion.factors([t]).items()}}
 
 
 def paired_style_images(style: str, num_images: int, *, resolution: int = 64, seed: int = 0,
-                        size: int | None = None) -> tuple[Tensor, Tensor]:
+                        size: int | None = None, version: int = DEFAULT_VERSION) -> tuple[Tensor, Tensor]:
     """The same subjects, poses and expressions rendered as photos and in ``style``: two uint8 tensors
     ``(N, 3, S, S)``, where ``S`` is ``size`` (area-downsampled from ``resolution``, as a dataset read at a lower
     resolution would be) or ``resolution``.  A perfect style transfer would map the first onto the second, so
     measurements between them are the ceiling for a fine-tuned generator (chapter 8)."""
     if style not in ALL_STYLES:
         raise ValueError(f"unknown style {style!r}: choose one of {', '.join(ALL_STYLES)}")
-    draws = [StyleImages(style, resolution, seed)._draw(i) for i in range(num_images)]
+    draws = [StyleImages(style, resolution, seed, version)._draw(i) for i in range(num_images)]
 
     def render(which: str) -> Tensor:
-        x = torch.stack([render_styled(ident, motion.factors([t]), resolution, which, palette_index=palette)[0]
-                         for ident, motion, t, palette in draws]).permute(0, 3, 1, 2)
+        x = torch.stack([render_styled(ident, motion.factors([t]), resolution, which, palette_index=palette,
+                                       scene=scene)[0]
+                         for ident, scene, motion, t, palette in draws]).permute(0, 3, 1, 2)
         if size is not None and size != resolution:
             x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="area").round().to(torch.uint8)
         return x.contiguous()

@@ -5,10 +5,17 @@ deterministically per seed, at any resolution (16² to 256²), with the ground t
 
 * **SynthFaces** — subject-centric "talking head" videos, the setting of the paper's face benchmarks
   (FaceForensics, DeeperForensics).  Each video has one identity (face shape, skin tone, hair style and colour,
-  eyes, brows, nose, mouth, facial hair, glasses, earrings, hat, clothes, background), constant over time, and
-  smooth motion: head yaw/pitch/roll drawn as 2.5-D shifts and squashes of the features, translation and zoom,
-  blinks, a talking mouth, brow raises and gaze.  A *temperament* per video (calm, talkative, nodder, animated,
-  drowsy) sets the motion statistics.  Identity attributes and per-frame factor values are saved as metadata.
+  eyes, brows, nose, mouth, facial hair, glasses, earrings), constant over time, and smooth motion: head
+  yaw/pitch/roll drawn as 2.5-D shifts and squashes of the features, translation and zoom, blinks, a talking
+  mouth, brow raises and gaze.  A *temperament* per video (calm, talkative, nodder, animated, drowsy) sets the
+  motion statistics.  Identity attributes, the video's scene and per-frame factor values are saved as metadata.
+
+  **Version 2** (the default) makes identity the face alone: the *scene* — clothes, hat, background, lighting
+  direction, exposure and white balance, and the framing of the crop — is drawn per video, independently of who
+  it is (:class:`VideoScene`), so two videos of one person can look different around the face and two people can
+  share a background; and the motion is large and fast enough to read at 32² (a tighter crop, wider and quicker
+  head turns and nods, a blink or a spoken syllable in most 16-frame clips).  **Version 1** (the first release,
+  kept for the checkpoints trained on it) ties clothes and background to the identity and moves less.
 * **SynthSky** — cloud timelapses with global motion (multi-octave value-noise clouds advected by wind, a slowly
   changing sky colour, an optional horizon): no subject and no identity, the paper's weak case (§5.1).
 
@@ -37,6 +44,17 @@ FACTOR_NAMES = ("yaw", "pitch", "roll", "tx", "ty", "zoom", "blink", "mouth_open
 FACTOR_UNITS = {"yaw": "rad", "pitch": "rad", "roll": "rad", "tx": "half-image", "ty": "half-image",
                 "zoom": "scale", "blink": "0 open..1 shut", "mouth_open": "0..1", "brow_raise": "0..1",
                 "gaze_x": "-1..1", "gaze_y": "-1..1"}
+
+#: The SynthFaces versions (see the module docstring); renders of one version never change.
+SYNTHFACES_VERSIONS = (1, 2)
+DEFAULT_VERSION = 2
+
+
+def check_version(version: int) -> int:
+    if int(version) not in SYNTHFACES_VERSIONS:
+        raise ValueError(f"SynthFaces version must be one of {SYNTHFACES_VERSIONS}, got {version!r}")
+    return int(version)
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Identity
@@ -75,7 +93,10 @@ def _jitter(rng, rgb, amount=0.04):
 
 @dataclass
 class FaceIdentity:
-    """Identity attributes of one SynthFaces subject: constant over a video (and over all its videos)."""
+    """Identity attributes of one SynthFaces subject: constant over a video (and over all its videos).
+
+    ``hat``, ``shirt`` and the background belong to the identity in version 1 only; in version 2 they are
+    ``None`` here and drawn per video (:class:`VideoScene`)."""
 
     identity_id: int
     face_shape: str
@@ -102,9 +123,9 @@ class FaceIdentity:
     glasses: dict | None
     earrings: dict | None
     hat: dict | None
-    shirt: tuple
-    background_top: tuple
-    background_bottom: tuple
+    shirt: tuple | None
+    background_top: tuple | None
+    background_bottom: tuple | None
     hair_phase: float = 0.0
 
     def to_dict(self) -> dict:
@@ -115,7 +136,7 @@ class FaceIdentity:
     def from_dict(cls, d: dict) -> "FaceIdentity":
         d = dict(d)
         for k in ("skin", "hair", "eye", "lips", "shirt", "background_top", "background_bottom"):
-            d[k] = tuple(d[k])
+            d[k] = None if d.get(k) is None else tuple(d[k])
         return cls(**d)
 
     def signature(self) -> tuple:
@@ -125,8 +146,10 @@ class FaceIdentity:
                 self.earrings is not None, None if self.hat is None else self.hat["kind"])
 
 
-def sample_identity(identity_id: int, seed: int = 0) -> FaceIdentity:
-    """Draw the attributes of identity ``identity_id`` (deterministic in ``(seed, identity_id)``)."""
+def sample_identity(identity_id: int, seed: int = 0, version: int = DEFAULT_VERSION) -> FaceIdentity:
+    """Draw the attributes of identity ``identity_id`` (deterministic in ``(seed, identity_id)``).  Both versions
+    draw the same face; version 2 leaves out what it draws per video (hat, shirt, background)."""
+    version = check_version(version)
     rng = np.random.default_rng([seed, identity_id, 0xFACE])
     shape = _pick(rng, list(FACE_SHAPES))
     w, h, taper, square = FACE_SHAPES[shape]
@@ -165,7 +188,94 @@ def sample_identity(identity_id: int, seed: int = 0) -> FaceIdentity:
         glasses=glasses, earrings=earrings, hat=hat,
         shirt=hsv_to_rgb(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.25, 0.9)),
         background_top=bg_top, background_bottom=bg_bottom, hair_phase=float(rng.uniform(0, 2 * math.pi)),
+    ) if version == 1 else FaceIdentity(
+        identity_id=int(identity_id), face_shape=shape,
+        face_width=float(w * rng.uniform(0.93, 1.07)), face_height=float(h * rng.uniform(0.94, 1.06)),
+        jaw_taper=float(np.clip(taper + rng.normal(0, 0.08), 0, 0.8)),
+        jaw_square=float(np.clip(square + rng.normal(0, 0.1), 0, 1)),
+        skin_tone_index=tone, skin=_jitter(rng, SKIN_TONES[tone], 0.02),
+        hair_style=hair_style, hair_colour_name=hair_name, hair=_jitter(rng, HAIR_COLOURS[hair_name], 0.03),
+        eye_colour_name=eye_name, eye=_jitter(rng, EYE_COLOURS[eye_name], 0.03),
+        eye_size=float(rng.uniform(0.8, 1.25)), eye_spacing=float(rng.uniform(0.36, 0.46)),
+        brow_thickness=float(rng.uniform(0.6, 1.5)), brow_tilt=float(rng.uniform(-0.35, 0.35)),
+        nose_length=float(rng.uniform(0.8, 1.25)), nose_width=float(rng.uniform(0.75, 1.3)),
+        mouth_width=float(rng.uniform(0.8, 1.2)), lips=lips, facial_hair=facial_hair,
+        glasses=glasses, earrings=earrings, hat=None, shirt=None, background_top=None, background_bottom=None,
+        hair_phase=float(rng.uniform(0, 2 * math.pi)),
     )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Scene: what surrounds the face in one video
+# ----------------------------------------------------------------------------------------------------------
+
+_LIGHT = np.array([-0.35, -0.5, 0.8]) / np.linalg.norm([-0.35, -0.5, 0.8])
+
+
+@dataclass
+class VideoScene:
+    """Everything around the face in one video: clothes, hat, background, lighting and the crop's framing.
+
+    ``light``: unit direction of the key light (x right, y down, z to the camera); ``exposure`` scales the whole
+    picture and ``tint`` is the white balance (per-channel gains); ``framing`` > 1 crops tighter around the head;
+    ``panel``: an optional soft vertical band behind the subject (a door, a window, a shelf), or ``None``.
+    """
+
+    shirt: tuple
+    background_top: tuple
+    background_bottom: tuple
+    hat: dict | None = None
+    light: tuple = tuple(float(v) for v in _LIGHT)
+    exposure: float = 1.0
+    tint: tuple = (1.0, 1.0, 1.0)
+    framing: float = 1.0
+    panel: dict | None = None
+    version: int = 1                    # the SynthFaces version whose geometry renders it (mouth opening)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoScene":
+        d = dict(d)
+        for k in ("shirt", "background_top", "background_bottom", "light", "tint"):
+            d[k] = tuple(d[k])
+        return cls(**d)
+
+
+def scene_of_identity(ident: FaceIdentity) -> VideoScene:
+    """Version 1's scene: the identity's own clothes, hat and background, one fixed light, no crop."""
+    if ident.shirt is None:
+        raise ValueError(f"identity {ident.identity_id} is a version-2 identity: its scene is drawn per video "
+                         "(sample_scene)")
+    return VideoScene(shirt=ident.shirt, background_top=ident.background_top,
+                      background_bottom=ident.background_bottom, hat=ident.hat)
+
+
+def sample_scene(video_index: int, seed: int = 0) -> VideoScene:
+    """Version 2: the scene of video ``video_index``, drawn from its own stream, independent of the identity."""
+    rng = np.random.default_rng([seed, int(video_index), 0x5CE4E])
+    bg_h = rng.random()
+    bg_top = hsv_to_rgb(bg_h, rng.uniform(0.1, 0.6), rng.uniform(0.45, 0.95))
+    bg_bottom = hsv_to_rgb((bg_h + rng.normal(0, 0.08)) % 1, rng.uniform(0.1, 0.6), rng.uniform(0.3, 0.85))
+    hat = None
+    if rng.random() < 0.12:
+        hat = {"kind": _pick(rng, ["beanie", "brimmed"]), "colour": list(hsv_to_rgb(rng.random(), 0.6, 0.7))}
+    azimuth, elevation = rng.uniform(-0.9, 0.9), rng.uniform(0.2, 0.75)
+    light = np.array([np.sin(azimuth) * np.cos(elevation), -np.sin(elevation), np.cos(azimuth) * np.cos(elevation)])
+    warmth = rng.normal(0, 0.05)
+    panel = None
+    if rng.random() < 0.5:
+        panel = {"x": float(rng.uniform(-0.9, 0.9)), "width": float(rng.uniform(0.12, 0.4)),
+                 "colour": list(hsv_to_rgb(rng.random(), rng.uniform(0.05, 0.5), rng.uniform(0.3, 0.95)))}
+    return VideoScene(
+        shirt=hsv_to_rgb(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.25, 0.9)),
+        background_top=bg_top, background_bottom=bg_bottom, hat=hat,
+        light=tuple(float(v) for v in light / np.linalg.norm(light)),
+        exposure=float(rng.uniform(0.85, 1.12)),
+        tint=(float(1 + warmth), 1.0, float(1 - warmth)),
+        framing=float(rng.uniform(1.22, 1.38)), panel=panel, version=2)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -185,6 +295,11 @@ TEMPERAMENTS = {
 _HEAD_AMPLITUDE = {"yaw": 0.45, "pitch": 0.2, "roll": 0.14}
 _SHIFT_AMPLITUDE = {"tx": 0.07, "ty": 0.04, "zoom": 0.05}
 _BASE_FREQUENCY = (1 / 100, 1 / 28)  # cycles per frame at speed 1
+#: Version 2's motion, legible at 32²: wider and quicker head turns, nods in every temperament, blinks about
+#: twice as often, more talking.  Each temperament's value v becomes ``floor + (1 - floor) * v`` (or ``v * gain``).
+_MOTION_V2 = dict(head_amplitude={"yaw": 0.7, "pitch": 0.3, "roll": 0.16}, frequency=(1 / 56, 1 / 16),
+                  head_floor=0.5, speed_floor=0.5, talk_floor=0.35, nod_floor=0.4, nod_amplitude=0.2,
+                  blink_gain=2.2, brow_gain=1.5)
 
 
 @dataclass
@@ -205,15 +320,27 @@ class FaceMotion:
     talk: dict
     nod: dict
     horizon: float
+    version: int = 1                    # SynthFaces version: version 2 renders larger, faster motion
 
     @staticmethod
-    def sample(rng: np.random.Generator, horizon: float, temperament: str | None = None) -> "FaceMotion":
+    def sample(rng: np.random.Generator, horizon: float, temperament: str | None = None,
+               version: int = DEFAULT_VERSION) -> "FaceMotion":
         name = temperament or _pick(rng, list(TEMPERAMENTS))
-        k = TEMPERAMENTS[name]
+        k = dict(TEMPERAMENTS[name])
         lo, hi = _BASE_FREQUENCY
+        head_amplitude, nod_amplitude = _HEAD_AMPLITUDE, 0.11
+        if check_version(version) == 2:
+            v2 = _MOTION_V2
+            lo, hi = v2["frequency"]
+            head_amplitude, nod_amplitude = v2["head_amplitude"], v2["nod_amplitude"]
+            for key, floor in (("head", "head_floor"), ("speed", "speed_floor"), ("talk", "talk_floor"),
+                               ("nod", "nod_floor")):
+                k[key] = v2[floor] + (1 - v2[floor]) * k[key]
+            k["blink_rate"] *= v2["blink_gain"]
+            k["brow"] *= v2["brow_gain"]
         sinusoids = {}
-        for factor, base in {**_HEAD_AMPLITUDE, **_SHIFT_AMPLITUDE, "gaze_x": 0.6, "gaze_y": 0.35}.items():
-            scale = k["head"] if factor in _HEAD_AMPLITUDE else k["shift"] if factor in _SHIFT_AMPLITUDE else 1.0
+        for factor, base in {**head_amplitude, **_SHIFT_AMPLITUDE, "gaze_x": 0.6, "gaze_y": 0.35}.items():
+            scale = k["head"] if factor in head_amplitude else k["shift"] if factor in _SHIFT_AMPLITUDE else 1.0
             weights = rng.dirichlet([2.0, 2.0, 2.0])
             freqs = np.exp(rng.uniform(np.log(lo), np.log(hi), 3)) * k["speed"]
             sinusoids[factor] = (base * scale * weights, freqs, rng.uniform(0, 2 * np.pi, 3))
@@ -226,10 +353,11 @@ class FaceMotion:
                     envelope_phase=rng.uniform(0, 2 * np.pi),
                     syllable_freq=rng.uniform(1 / 7.5, 1 / 5), syllable_phase=rng.uniform(0, 2 * np.pi),
                     wobble_freq=rng.uniform(1 / 15, 1 / 9), wobble_phase=rng.uniform(0, 2 * np.pi))
-        nod = dict(amplitude=0.11 * k["nod"], freq=rng.uniform(1 / 18, 1 / 11), phase=rng.uniform(0, 2 * np.pi),
-                   gate_freq=rng.uniform(1 / 90, 1 / 40), gate_phase=rng.uniform(0, 2 * np.pi))
+        nod = dict(amplitude=nod_amplitude * k["nod"], freq=rng.uniform(1 / 18, 1 / 11),
+                   phase=rng.uniform(0, 2 * np.pi), gate_freq=rng.uniform(1 / 90, 1 / 40),
+                   gate_phase=rng.uniform(0, 2 * np.pi))
         return FaceMotion(name, sinusoids, blink_times, 1.1 * k["blink_len"], brow_times,
-                          rng.uniform(0.6, 1.0, n_brows), talk, nod, float(horizon))
+                          rng.uniform(0.6, 1.0, n_brows), talk, nod, float(horizon), int(version))
 
     def factors(self, t) -> dict[str, np.ndarray]:
         """Factor values at timestamps ``t`` (any real numbers, in frames), each an array shaped like ``t``."""
@@ -252,7 +380,8 @@ class FaceMotion:
         out["mouth_open"] = envelope * syllables * wobble
         brows = _bumps(t, self.brow_times, 5.0, self.brow_heights)
         out["brow_raise"] = np.clip(brows + 0.25 * out["mouth_open"] * min(1.0, 2 * talk["level"]), 0, 1)
-        out["gaze_x"] = np.clip(out["gaze_x"] + 0.4 * out["yaw"] / _HEAD_AMPLITUDE["yaw"], -1, 1)
+        yaw_range = (_MOTION_V2["head_amplitude"] if self.version == 2 else _HEAD_AMPLITUDE)["yaw"]
+        out["gaze_x"] = np.clip(out["gaze_x"] + 0.4 * out["yaw"] / yaw_range, -1, 1)
         out["gaze_y"] = np.clip(out["gaze_y"], -1, 1)
         return {name: out[name] for name in FACTOR_NAMES}
 
@@ -276,22 +405,26 @@ def smoothstep_np(edge0, edge1, x):
 # Face geometry: identity + per-frame factors -> layers
 # ----------------------------------------------------------------------------------------------------------
 
-_LIGHT = np.array([-0.35, -0.5, 0.8]) / np.linalg.norm([-0.35, -0.5, 0.8])
 HEAD_CENTRE_Y = -0.06       # image units (y down); the face sits slightly above the middle
 FACE_RX, FACE_RY = 0.40, 0.50
 
 
-def face_layers(ident: FaceIdentity, factors: dict, resolution: int) -> tuple[list[Layer], Tensor]:
-    """Build the layers of every frame at once.  ``factors`` maps names to (T,) arrays.
+def face_layers(ident: FaceIdentity, factors: dict, resolution: int,
+                scene: VideoScene | None = None) -> tuple[list[Layer], Tensor]:
+    """Build the layers of every frame at once.  ``factors`` maps names to (T,) arrays; ``scene``: the video's
+    surroundings (default: version 1's, from the identity).
 
     Returns the layer list (back to front) and the background image (T or 1, 3, R, R).  Head pose is 2.5-D: a
     feature at azimuth φ on the head moves to ``rx·sin(φ + yaw)`` and is squashed by ``cos(φ + yaw)``; pitch moves
     features vertically with their depth; roll, translation and zoom transform the head frame as a whole.
     """
+    scene = scene_of_identity(ident) if scene is None else scene
     f = {k: per_frame(np.asarray(v, dtype=np.float64)) for k, v in factors.items()}
     T = f["yaw"].shape[0]
     x, y = pixel_grid(resolution)
-    px = 2.0 / resolution
+    # the crop: framing > 1 zooms in about the head centre, which stays where it is in the picture
+    x, y = x / scene.framing, (y - HEAD_CENTRE_Y) / scene.framing + HEAD_CENTRE_Y
+    px = 2.0 / resolution / scene.framing
     # head frame: undo translation, zoom and roll (about the head centre)
     hx = (x - f["tx"]) / f["zoom"]
     hy = (y - f["ty"] - HEAD_CENTRE_Y) / f["zoom"]
@@ -324,14 +457,15 @@ def face_layers(ident: FaceIdentity, factors: dict, resolution: int) -> tuple[li
     nx = ((hx - fcx) / rx).clamp(-1, 1)
     ny = (hy / ry).clamp(-1, 1)
     nz = (1 - nx ** 2 - ny ** 2).clamp(min=0).sqrt()
-    face_shade = 0.62 + 0.38 * (nx * _LIGHT[0] + ny * _LIGHT[1] + nz * _LIGHT[2]).clamp(min=0)
+    light = scene.light
+    face_shade = 0.62 + 0.38 * (nx * light[0] + ny * light[1] + nz * light[2]).clamp(min=0)
 
     # strand texture for hair: fine stripes along a sweep direction, moving with the head
     strands = 0.93 + 0.07 * torch.sin(60 * (hx - 0.4 * rx * s_yaw) + 15 * hy + ident.hair_phase)
     hair_shade = strands * (0.8 + 0.2 * (-hy / ry).clamp(0, 1))
 
     # --- body and background hair
-    add("shoulders", sd_ellipse(bx, by, 0, 1.08, 0.95, 0.44), ident.shirt, aa_=px, tone="clothes",
+    add("shoulders", sd_ellipse(bx, by, 0, 1.08, 0.95, 0.44), scene.shirt, aa_=px, tone="clothes",
         shade=0.8 + 0.2 * (-(by - 1.08) / 0.44).clamp(0, 1))
     style = ident.hair_style
     hx_part = hx - 0.35 * rx * s_yaw   # the parting drifts with yaw
@@ -384,7 +518,7 @@ def face_layers(ident: FaceIdentity, factors: dict, resolution: int) -> tuple[li
 
     # --- mouth: lips, the inside of the mouth when it opens, upper teeth
     mw = 0.3 * rx * ident.mouth_width * c_yaw
-    open_ = f["mouth_open"]
+    open_ = f["mouth_open"] * (1.8 if scene.version == 2 else 1.0)   # version 2: a wider-opening mouth
     lip_h = 0.045 * ry + 0.1 * ry * open_
     add("lips", sd_ellipse(hx, hy, mouth_x, mouth_y + 0.03 * ry * open_, mw, lip_h), ident.lips,
         shade=0.9 + 0 * hx, tone="lips")
@@ -462,10 +596,10 @@ def face_layers(ident: FaceIdentity, factors: dict, resolution: int) -> tuple[li
             shade=hair_shade, tone="hair")
 
     # --- hat
-    if ident.hat is not None:
-        hat_c = ident.hat["colour"]
+    if scene.hat is not None:
+        hat_c = scene.hat["colour"]
         top = feature_y(-0.55 * ry, 0.3)
-        if ident.hat["kind"] == "beanie":
+        if scene.hat["kind"] == "beanie":
             dome = sd_intersect(sd_ellipse(hx, hy, fcx, -0.3 * ry, 1.12 * rx, 0.9 * ry), hy - (top + 0.02 * ry))
             add("hat", dome, hat_c, shade=0.75 + 0.25 * (-hy / ry).clamp(0, 1), tone="clothes")
             add("hat_band", sd_box(hx, hy, fcx, top - 0.02 * ry, 1.1 * rx, 0.09 * ry, corner=0.05 * rx),
@@ -491,23 +625,35 @@ def face_layers(ident: FaceIdentity, factors: dict, resolution: int) -> tuple[li
         bridge = sd_segment(hx, hy, lx + 1.45 * lw, eye_y - 0.03 * ry, rx_ - 1.45 * rw, eye_y - 0.03 * ry, 0.012 * ry)
         add("glasses", sd_union(sd_union(rims[0], rims[1]), bridge), g_col, tone="dark", outline=False)
 
-    # --- background: vertical gradient and a soft vignette, identical in every frame
-    top, bottom = color_tensor(ident.background_top), color_tensor(ident.background_bottom)
+    # --- background: vertical gradient, an optional soft vertical panel and a vignette, identical in every frame
+    top, bottom = color_tensor(scene.background_top), color_tensor(scene.background_bottom)
     g = ((y + 1) / 2).unsqueeze(1)
     vignette = 1 - 0.18 * (x ** 2 + y ** 2).unsqueeze(1)
-    background = (top * (1 - g) + bottom * g) * vignette
-    return layers, background.expand(T, -1, -1, -1)
+    background = top * (1 - g) + bottom * g
+    if scene.panel is not None:
+        band = smoothstep(-0.03, 0.03, scene.panel["width"] / 2 - (x - scene.panel["x"]).abs()).unsqueeze(1)
+        background = background * (1 - 0.85 * band) + 0.85 * band * color_tensor(scene.panel["colour"])
+    return layers, (background * vignette).expand(T, -1, -1, -1)
 
 
-def render_face(ident: FaceIdentity, factors: dict, resolution: int, *, chunk: int = 32) -> Tensor:
-    """Render the photographic SynthFaces frames: uint8 tensor (T, R, R, 3).  Frames are rendered ``chunk`` at a
-    time to bound memory at high resolution."""
+def light_picture(canvas: Tensor, scene: VideoScene) -> Tensor:
+    """The scene's exposure and white balance applied to a composited (T, 3, H, W) picture."""
+    if scene.exposure == 1.0 and tuple(scene.tint) == (1.0, 1.0, 1.0):
+        return canvas
+    return canvas * (scene.exposure * torch.tensor(scene.tint, dtype=canvas.dtype).view(1, 3, 1, 1))
+
+
+def render_face(ident: FaceIdentity, factors: dict, resolution: int, *, scene: VideoScene | None = None,
+                chunk: int = 32) -> Tensor:
+    """Render the photographic SynthFaces frames: uint8 tensor (T, R, R, 3).  ``scene``: the video's surroundings
+    (default: version 1's, from the identity).  Frames are rendered ``chunk`` at a time to bound memory."""
+    scene = scene_of_identity(ident) if scene is None else scene
     T = len(np.asarray(factors["yaw"]).reshape(-1))
     out = []
     for s in range(0, T, chunk):
         part = {k: np.asarray(v, dtype=np.float64).reshape(-1)[s:s + chunk] for k, v in factors.items()}
-        layers, background = face_layers(ident, part, resolution)
-        out.append(to_uint8(composite_photo(layers, background)))
+        layers, background = face_layers(ident, part, resolution, scene)
+        out.append(to_uint8(light_picture(composite_photo(layers, background), scene)))
     return torch.cat(out)
 
 
@@ -528,8 +674,10 @@ class SynthFaces:
     num_frames: int = 128
     seed: int = 0
     videos_per_identity: int = 1
+    version: int = DEFAULT_VERSION
 
     def __post_init__(self):
+        check_version(self.version)
         if not 8 <= self.resolution <= 1024:
             raise ValueError(f"resolution must be between 8 and 1024, got {self.resolution}")
         if self.num_frames < 1:
@@ -541,11 +689,17 @@ class SynthFaces:
         return int(video_index) // self.videos_per_identity
 
     def identity(self, video_index: int) -> FaceIdentity:
-        return sample_identity(self.identity_id(video_index), self.seed)
+        return sample_identity(self.identity_id(video_index), self.seed, self.version)
+
+    def scene(self, video_index: int) -> VideoScene:
+        """The video's surroundings: drawn per video (version 2) or the identity's own (version 1)."""
+        if self.version == 1:
+            return scene_of_identity(self.identity(video_index))
+        return sample_scene(video_index, self.seed)
 
     def motion(self, video_index: int) -> FaceMotion:
         rng = np.random.default_rng([self.seed, int(video_index), 0x5EED])
-        return FaceMotion.sample(rng, horizon=self.num_frames)
+        return FaceMotion.sample(rng, horizon=self.num_frames, version=self.version)
 
     def timestamps(self) -> np.ndarray:
         return np.arange(self.num_frames, dtype=np.float64)
@@ -555,7 +709,8 @@ class SynthFaces:
 
     def render(self, video_index: int, t=None) -> Tensor:
         """Frames of video ``video_index`` at timestamps ``t`` (default: 0..num_frames-1; any real values)."""
-        return render_face(self.identity(video_index), self.factors(video_index, t), self.resolution)
+        return render_face(self.identity(video_index), self.factors(video_index, t), self.resolution,
+                           scene=self.scene(video_index))
 
     def video_metadata(self, video_index: int, decimals: int = 5) -> dict:
         motion = self.motion(video_index)
@@ -564,6 +719,7 @@ class SynthFaces:
             "identity_id": self.identity_id(video_index),
             "temperament": motion.temperament,
             "attributes": self.identity(video_index).to_dict(),
+            "scene": self.scene(video_index).to_dict(),
             "factors": {k: np.round(v, decimals).tolist() for k, v in factors.items()},
         }
 

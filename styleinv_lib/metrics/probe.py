@@ -326,7 +326,8 @@ def _render_frames(ds: SynthFaces, video: int, times: np.ndarray, style: str = "
     if style == "photo":
         frames = ds.render(video, times)
     else:
-        frames = render_styled(ds.identity(video), fac, ds.resolution, style, palette_index=palette)
+        frames = render_styled(ds.identity(video), fac, ds.resolution, style, palette_index=palette,
+                               scene=ds.scene(video))
     frames = frames.permute(0, 3, 1, 2).contiguous()
     return frames, np.stack([np.asarray(fac[n], dtype=np.float64) for n in FACTOR_NAMES], axis=1)
 

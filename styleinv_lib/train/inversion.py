@@ -91,7 +91,8 @@ class EncoderConfig:
     keep_snapshots: int = 3
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"
+    precision: str = "auto"              # auto | bf16 | fp16 | fp32 (auto: bf16 on AMX/AVX-512-BF16 CPUs, Ampere+)
+    compile: bool = False                # torch.compile E, G's synthesis and LPIPS for the training step
 
     def encoder_kwargs(self) -> dict:
         return dict(channel_base=self.channel_base, channel_max=self.channel_max,
@@ -194,6 +195,11 @@ class InversionStage:
             from ..metrics.lpips import LPIPS
 
             self.lpips = LPIPS(cfg.lpips_net).to(self.device)
+        # the training step may run compiled; evaluation and inversion use the plain modules
+        self.E_fwd, self.synthesis_fwd, self.lpips_fwd = self.E, self.G.synthesis, self.lpips
+        if cfg.compile:
+            self.E_fwd, self.synthesis_fwd = torch.compile(self.E), torch.compile(self.G.synthesis)
+            self.lpips_fwd = torch.compile(self.lpips) if self.lpips is not None else None
 
         # fixed evaluation inputs
         self.last_step = -1
@@ -257,9 +263,9 @@ class InversionStage:
         batch = {"real": self.frames(self.stream.batch(step))}
         if self.fake_local:
             z = torch.randn(self.fake_local, self.G.z_dim, device=self.device)
-            with torch.no_grad():
+            with torch.no_grad(), self.policy.autocast():
                 w = self.G.mapping(z, update_w_avg=False)[:, 0]
-                batch["fake"] = self.G.synthesis(w, noise_mode=self.cfg.noise_mode).float().clamp(-1, 1)
+                batch["fake"] = self.synthesis_fwd(w, noise_mode=self.cfg.noise_mode).float().clamp(-1, 1)
             batch["w"] = w
         return batch
 
@@ -268,12 +274,12 @@ class InversionStage:
         cfg = self.cfg
         x = torch.cat([batch["real"], batch["fake"]]) if "fake" in batch else batch["real"]
         with self.policy.autocast():
-            w_hat = self.E(x)
-            x_hat = self.G.synthesis(w_hat, noise_mode=cfg.noise_mode).float()
+            w_hat = self.E_fwd(x)
+            x_hat = self.synthesis_fwd(w_hat, noise_mode=cfg.noise_mode).float()
             out = {"l2": F.mse_loss(x_hat, x)}
             if self.lpips is not None:
-                out["lpips"] = self.lpips(lpips_input(x_hat, cfg.lpips_size),
-                                          lpips_input(x, cfg.lpips_size)).float().mean()
+                out["lpips"] = self.lpips_fwd(lpips_input(x_hat, cfg.lpips_size),
+                                              lpips_input(x, cfg.lpips_size)).float().mean()
             if self.probe is not None:
                 with torch.no_grad():
                     target = self.probe.forward_normalised(x)[0]

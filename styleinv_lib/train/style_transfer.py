@@ -113,7 +113,8 @@ class StyleTransferConfig:
     keep_snapshots: int = 3
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"
+    precision: str = "auto"              # auto | bf16 | fp16 | fp32 (auto: bf16 on AMX/AVX-512-BF16 CPUs, Ampere+)
+    compile: bool = False                # torch.compile the fine-tuned synthesis network and D (main phases)
 
     @classmethod
     def from_dict(cls, d: dict) -> "StyleTransferConfig":
@@ -155,7 +156,7 @@ def _image_config(cfg: StyleTransferConfig, G: Generator) -> StyleGAN2Config:
         r1_gamma=cfg.r1_gamma, r1_interval=cfg.r1_interval, pl_weight=cfg.pl_weight, pl_interval=cfg.pl_interval,
         style_mixing=cfg.style_mixing, ema_kimg=cfg.ema_kimg, ema_rampup=cfg.ema_rampup, augment=cfg.augment,
         ada_target=cfg.ada_target, ada_kimg=cfg.ada_kimg, ada_interval=cfg.ada_interval, seed=cfg.seed,
-        device=cfg.device, precision=cfg.precision)
+        device=cfg.device, precision=cfg.precision, compile=cfg.compile)
 
 
 def resolve_identity(cfg: StyleTransferConfig, images: ImageFolder) -> str:

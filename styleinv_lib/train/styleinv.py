@@ -24,6 +24,7 @@ difference is a shortcut that tells fake from real without looking at the frames
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from .checkpoint import Snapshot
 from .distributed import DistributedContext
 from .loop import (
     StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,
-    save_sample_grid, seed_everything, update_ema,
+    precision_policy, save_sample_grid, seed_everything, update_ema,
 )
 from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
@@ -106,6 +107,8 @@ class StyleInVConfig:
     keep_snapshots: int = 3
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"             # auto | bf16 | fp16 | fp32 (auto: bf16 on AMX/AVX-512-BF16 CPUs and Ampere+)
+    compile: bool = False               # torch.compile G's synthesis and D for the main phases
 
     @classmethod
     def from_dict(cls, d: dict) -> "StyleInVConfig":
@@ -168,6 +171,7 @@ class StyleInVStage:
         self.cfg = cfg
         self.dist = dist if dist is not None else DistributedContext()
         self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
+        self.policy = precision_policy(self.device, cfg.precision)
         seed_everything(cfg.seed, self.dist.rank)
 
         self.G = load_generator(cfg.generator, device=self.device).eval().requires_grad_(False)
@@ -205,6 +209,11 @@ class StyleInVStage:
                                           ).to(self.device)
         self.opt_SI = torch.optim.Adam(self.SI.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99), eps=1e-8)
+        self.scalers = {k: self.policy.grad_scaler() for k in ("SI", "D")} if self.policy.use_grad_scaler else None
+        # the main phases may run compiled; R1 (a double backward) and evaluation use the plain modules
+        self.synthesis_fwd, self.D_fwd = self.G.synthesis, self.D
+        if cfg.compile:
+            self.synthesis_fwd, self.D_fwd = torch.compile(self.G.synthesis), torch.compile(self.D)
         self.augment = self.ada = None
         if cfg.augment != "none":
             if cfg.augment not in AUGMENT_PRESETS:
@@ -252,16 +261,19 @@ class StyleInVStage:
 
     # -- networks -----------------------------------------------------------------------------------------------
     def generate_clip(self, z, seeds, ts, net: StyleInV | None = None):
-        """``(w0, x0 = G(w0), w_t B×K×w_dim, frames B×K×3×R×R)``; gradients flow through G into StyleInV."""
+        """``(w0, x0 = G(w0), w_t B×K×w_dim, frames B×K×3×R×R)``; gradients flow through G into StyleInV.
+
+        Runs under the precision policy (bf16 autocast where it pays); ``w0`` and ``w_t`` are fp32 (the mapping,
+        the motion codes and StyleInV's head keep fp32), the images come back in fp32."""
         SI = self.SI if net is None else net
-        with torch.no_grad():
-            w0 = self.G.mapping(z)[:, 0]
-            x0 = self.G.synthesis(w0, noise_mode="const")
-        w = SI(w0, x0, seeds, ts)
-        b, k = w.shape[:2]
-        frames = self.G.synthesis(w.reshape(b * k, -1), noise_mode="const").reshape(b, k, 3, self.resolution,
-                                                                                     self.resolution)
-        return w0, x0, w, frames
+        with self.policy.autocast():
+            with torch.no_grad():
+                w0 = self.G.mapping(z)[:, 0]
+                x0 = self.synthesis_fwd(w0, noise_mode="const").float()
+            w = SI(w0, x0, seeds, ts)
+            b, k = w.shape[:2]
+            frames = self.synthesis_fwd(w.reshape(b * k, -1), noise_mode="const")
+        return w0, x0, w, frames.float().reshape(b, k, 3, self.resolution, self.resolution)
 
     def d_input(self, frames: torch.Tensor, ts: torch.Tensor, x0: torch.Tensor | None = None):
         """The clip D judges: FFA-D puts ``G(w0)`` (fakes) first; without FFA-D the first frame is dropped."""
@@ -271,15 +283,19 @@ class StyleInVStage:
             return frames, ts
         return frames[:, 1:], ts[:, 1:]
 
-    def run_D(self, frames: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
+    def run_D(self, frames: torch.Tensor, ts: torch.Tensor, plain: bool = False) -> torch.Tensor:
+        """D's fp32 logits for clips (augmented first); ``plain``: the uncompiled D in fp32 (R1's double backward,
+        as in the StyleGAN2 stage)."""
         if self.augment is not None:
             frames = self.augment(frames)                     # one draw per clip (AugmentPipe on N×T×C×H×W)
-        if self.cfg.first_frame_in_d:
-            return self.D(frames, t=ts)
-        return self.D(frames, delta=ts[:, 1:] - ts[:, :-1])
+        D = self.D if plain else self.D_fwd
+        with contextlib.nullcontext() if plain else self.policy.autocast():
+            if self.cfg.first_frame_in_d:
+                return D(frames, t=ts).float()
+            return D(frames, delta=ts[:, 1:] - ts[:, :-1]).float()
 
-    def _backward_step(self, loss: torch.Tensor, opt, params) -> None:
-        apply_gradients(loss, opt, params, self.dist)
+    def _backward_step(self, loss: torch.Tensor, opt, params, name: str) -> None:
+        apply_gradients(loss, opt, params, self.dist, self.scalers[name] if self.scalers is not None else None)
 
     # -- one step -----------------------------------------------------------------------------------------------
     def step(self, step: int) -> dict[str, float]:
@@ -300,7 +316,7 @@ class StyleInVStage:
         loss_wreg = (w - w0[:, None]).norm(dim=2).mean()
         if cfg.lambda_w_reg > 0:
             loss = loss + cfg.lambda_w_reg * loss_wreg
-        self._backward_step(loss, self.opt_SI, si_params)
+        self._backward_step(loss, self.opt_SI, si_params, "SI")
         self.D.requires_grad_(True)
         logs.update({"Loss/SI/adv": loss_adv.detach(), "Loss/SI/recon": loss_recon.detach(),
                      "Loss/SI/wreg": loss_wreg.detach(), "Loss/SI/total": loss.detach()})
@@ -318,7 +334,7 @@ class StyleInVStage:
         loss_d = d_logistic_loss(real_logits, fake_logits)
         if self.ada is not None:
             self.ada.accumulate(real_logits.detach())
-        self._backward_step(loss_d, self.opt_D, d_params)
+        self._backward_step(loss_d, self.opt_D, d_params, "D")
         logs.update({"Loss/D/loss": loss_d.detach(), "Loss/scores/real": real_logits.detach().mean(),
                      "Loss/scores/fake": fake_logits.detach().mean()})
 
@@ -326,10 +342,10 @@ class StyleInVStage:
         if cfg.r1_interval > 0 and cfg.r1_gamma > 0 and step % cfg.r1_interval == 0:
             clip, t_r = self.d_input(real, ts_r)
             clip = clip.detach().requires_grad_(True)
-            logits = self.run_D(clip, t_r)
+            logits = self.run_D(clip, t_r, plain=True)
             penalty = r1_penalty(logits, clip)
             self._backward_step(penalty * (cfg.r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0,
-                                self.opt_D, d_params)
+                                self.opt_D, d_params, "D")
             logs["Loss/r1_penalty"] = penalty.detach()
 
         nimg = (step + 1) * cfg.batch
@@ -342,6 +358,8 @@ class StyleInVStage:
     # -- snapshots ----------------------------------------------------------------------------------------------
     def state(self) -> StageState:
         extra_json = {"ada": self.ada.state_dict()} if self.ada is not None else {}
+        if self.scalers is not None:
+            extra_json["scalers"] = {k: s.state_dict() for k, s in self.scalers.items()}
         return StageState(modules={"SI": self.SI, "SI_ema": self.SI_ema, "D": self.D,
                                    **({"augment": self.augment} if self.augment is not None else {})},
                           optimizers={"SI": self.opt_SI, "D": self.opt_D}, extra_json=extra_json)
@@ -351,6 +369,9 @@ class StyleInVStage:
         snap.restore(modules=st.modules, optimizers=st.optimizers)
         if self.ada is not None and "ada" in snap.extra_json:
             self.ada.load_state_dict(snap.extra_json["ada"])
+        if self.scalers is not None and "scalers" in snap.extra_json:
+            for k, scaler in self.scalers.items():
+                scaler.load_state_dict(snap.extra_json["scalers"][k])
 
     @torch.no_grad()
     def sample(self) -> torch.Tensor:
