@@ -22,6 +22,7 @@ JSON after every measurement; entries already there are skipped, so an interrupt
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -34,8 +35,10 @@ from pathlib import Path
 
 import torch
 
-MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+compile": ("bf16", True),
-         "fp16": ("fp16", False), "fp16+compile": ("fp16", True)}
+MODES = {"fp32-before": ("fp32", False), "fp32": ("fp32", False), "bf16": ("bf16", False),
+         "bf16+compile": ("bf16", True), "fp16": ("fp16", False), "fp16+compile": ("fp16", True)}
+#: ``fp32-before``: the step as it was before bf16/compile were added (fp32, NCHW, and for the encoder and StyleInV
+#: stages the fused modulated convolution through the frozen G: one grouped convolution with a kernel per image)
 WIDE = dict(channel_base=8192, channel_max=256, batch=32)
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,7 +168,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stages", default="stylegan2,encoder,styleinv")
     ap.add_argument("--configs", default="cpu,wide", help="cpu, wide, gpu (comma-separated)")
-    ap.add_argument("--modes", default="fp32,bf16,bf16+compile", help=f"of {', '.join(MODES)}")
+    ap.add_argument("--modes", default="fp32-before,fp32,bf16,bf16+compile", help=f"of {', '.join(MODES)}")
     ap.add_argument("--steps", type=int, default=16, help="timed steps (16: one lazy R1 step among them)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="cpu")
@@ -205,8 +208,10 @@ def main(argv=None) -> int:
                     precision, compile_ = MODES[mode]
                     torch._dynamo.reset()
                     obj = build_stage(stage, config, assets, precision, compile_, args.device)
+                    if mode == "fp32-before" and stage != "stylegan2":
+                        obj.synthesis_fwd = functools.partial(obj.G.synthesis, fused=True)
                     t = time_steps(obj, first, args.steps, args.warmup)
-                    if flops is None:   # counted on the plain fp32 model, the same step indices
+                    if flops is None:   # counted on the plain fp32 model (one count per stage and config)
                         counter_obj = obj if mode == "fp32" else build_stage(stage, config, assets, "fp32", False,
                                                                              args.device)
                         flops = count_step_flops(counter_obj, first, args.steps) / args.steps
@@ -228,20 +233,20 @@ def main(argv=None) -> int:
 
 
 def print_table(results: dict) -> None:
-    """Throughput per stage and config, each mode against fp32."""
+    """Throughput per stage and config, each mode against the step before this change (``fp32-before``)."""
     rows = results["rows"]
-    base = {(r["stage"], r["config"]): r["images_per_s"] for r in rows if r["mode"] == "fp32"}
+    base = {(r["stage"], r["config"]): r["images_per_s"] for r in rows if r["mode"] == "fp32-before"}
     m = results["machine"]
     print(f"\n{m.get('cpu', m.get('gpu'))}, {m.get('threads', '')} threads; bf16 peak (nominal) "
           f"{m.get('bf16_peak_tflops', float('nan')):.2f} TFLOP/s; measured GEMM fp32 {m['gemm_tflops']['fp32']:.2f}, "
           f"bf16 {m['gemm_tflops']['bf16']:.2f} TFLOP/s")
-    print(f"{'stage':9s} {'config':6s} {'mode':13s} {'img/s':>8s} {'× fp32':>7s} {'TFLOP/s':>8s} "
+    print(f"{'stage':9s} {'config':6s} {'mode':13s} {'img/s':>8s} {'× before':>8s} {'TFLOP/s':>8s} "
           f"{'% bf16 peak':>11s} {'% bf16 GEMM':>11s}")
     for r in rows:
         ratio = r["images_per_s"] / base[(r["stage"], r["config"])] if (r["stage"], r["config"]) in base else None
         share = f"{100 * r['share_of_bf16_peak']:.1f}" if "share_of_bf16_peak" in r else "-"
         print(f"{r['stage']:9s} {r['config']:6s} {r['mode']:13s} {r['images_per_s']:8.1f} "
-              f"{(f'{ratio:.2f}' if ratio else '-'):>7s} {r['achieved_tflops']:8.3f} {share:>11s} "
+              f"{(f'{ratio:.2f}' if ratio else '-'):>8s} {r['achieved_tflops']:8.3f} {share:>11s} "
               f"{100 * r['share_of_bf16_gemm']:11.1f}")
 
 

@@ -40,9 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_args(p)
     p.add_argument("--videos-per-identity", type=int, default=1,
                    help="videos sharing one identity, each with its own motion and scene (default 1)")
-    p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=2,
-                   help="2 (default): identity is the face alone, scene per video, motion legible at 32²; "
-                        "1: the first release (the data of checkpoints trained before version 2)")
+    p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=None,
+                   help="2: identity is the face alone (clothes, background, light per video), motion legible at "
+                        "32²; 1: the first release, the data of the committed checkpoints (default: "
+                        "styleinv_lib.data.DEFAULT_VERSION)")
     p = dsub.add_parser("synthsky", help="render SynthSky cloud timelapses")
     _add_render_args(p)
     p = dsub.add_parser("styles", help="render still images of SynthFaces subjects in an art style")
@@ -389,7 +390,8 @@ def run(args, argv=()) -> int:
         path = export.export_synthfaces(args.out, num_videos=args.videos, num_frames=args.frames,
                                         resolution=args.resolution, seed=args.seed,
                                         videos_per_identity=args.videos_per_identity,
-                                        version=args.synthfaces_version, overwrite=args.overwrite,
+                                        version=args.synthfaces_version or export.DEFAULT_VERSION,
+                                        overwrite=args.overwrite,
                                         progress=not args.quiet)
         print(f"wrote {args.videos} videos × {args.frames} frames to {args.out} (metadata: {path})")
     elif cmd == "synthsky":

@@ -198,10 +198,13 @@ def test_ablation_flags_change_exactly_what_they_say(assets):
         assert (not torch.equal(before, stage.SI.head.weight)) == moves
 
 
-def test_ffa_st_resumes_bit_exactly(assets, tmp_path):
-    cfg = _cfg(assets, total_kimg=0.016, snapshot_kimg=0.008)               # 4 steps of batch 4
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_ffa_st_resumes_bit_exactly(assets, tmp_path, precision):
+    """Within one precision a resumed run equals the straight one bit for bit (bf16 autocast included)."""
+    cfg = _cfg(assets, total_kimg=0.016, snapshot_kimg=0.008, precision=precision)  # 4 steps of batch 4
     straight = train_styleinv(cfg, tmp_path / "a", progress=False, tensorboard=False)
-    half = _cfg(assets, total_kimg=0.008, snapshot_kimg=0.008)
+    assert straight.stage.policy.mode == precision
+    half = _cfg(assets, total_kimg=0.008, snapshot_kimg=0.008, precision=precision)
     train_styleinv(half, tmp_path / "b", progress=False, tensorboard=False)
     resumed = train_styleinv(cfg, tmp_path / "b", resume="auto", progress=False, tensorboard=False)
     assert straight.step == resumed.step == 4

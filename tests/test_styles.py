@@ -60,7 +60,10 @@ def test_style_sets_are_deterministic_and_varied():
     assert (imgs[1:] - imgs[:1]).abs().mean(dim=(1, 2, 3)).min() > 5
     meta = a.image_metadata(5)
     assert set(meta) == {"identity", "scene", "temperament", "t", "factors"}
-    assert meta["scene"]["version"] == 2 and meta["identity"]["shirt"] is None
+    v2 = StyleImages("toon", 32, seed=1, version=2)
+    assert v2.image_metadata(5)["scene"]["version"] == 2 and v2.image_metadata(5)["identity"]["shirt"] is None
+    assert v2.image_metadata(5)["identity"]["face_shape"] == meta["identity"]["face_shape"], "the same face"
+    assert not torch.equal(v2.render(5), a.render(5))
 
 
 def test_unknown_style_is_refused():

@@ -10,12 +10,14 @@ deterministically per seed, at any resolution (16² to 256²), with the ground t
   mouth, brow raises and gaze.  A *temperament* per video (calm, talkative, nodder, animated, drowsy) sets the
   motion statistics.  Identity attributes, the video's scene and per-frame factor values are saved as metadata.
 
-  **Version 2** (the default) makes identity the face alone: the *scene* — clothes, hat, background, lighting
+  **Version 2** makes identity the face alone: the *scene* — clothes, hat, background, lighting
   direction, exposure and white balance, and the framing of the crop — is drawn per video, independently of who
   it is (:class:`VideoScene`), so two videos of one person can look different around the face and two people can
   share a background; and the motion is large and fast enough to read at 32² (a tighter crop, wider and quicker
   head turns and nods, a blink or a spoken syllable in most 16-frame clips).  **Version 1** (the first release,
-  kept for the checkpoints trained on it) ties clothes and background to the identity and moves less.
+  the data of the committed checkpoints) ties clothes and background to the identity and moves less.  Version 1
+  stays the default until the models trained on version 2 are committed (``DEFAULT_VERSION``); ask for version 2
+  with ``version=2`` (``styleinv data synthfaces --synthfaces-version 2``).
 * **SynthSky** — cloud timelapses with global motion (multi-octave value-noise clouds advected by wind, a slowly
   changing sky colour, an optional horizon): no subject and no identity, the paper's weak case (§5.1).
 
@@ -45,9 +47,10 @@ FACTOR_UNITS = {"yaw": "rad", "pitch": "rad", "roll": "rad", "tx": "half-image",
                 "zoom": "scale", "blink": "0 open..1 shut", "mouth_open": "0..1", "brow_raise": "0..1",
                 "gaze_x": "-1..1", "gaze_y": "-1..1"}
 
-#: The SynthFaces versions (see the module docstring); renders of one version never change.
+#: The SynthFaces versions (see the module docstring); renders of one version never change.  The default is the
+#: version the committed checkpoints were trained on.
 SYNTHFACES_VERSIONS = (1, 2)
-DEFAULT_VERSION = 2
+DEFAULT_VERSION = 1
 
 
 def check_version(version: int) -> int:
@@ -173,7 +176,7 @@ def sample_identity(identity_id: int, seed: int = 0, version: int = DEFAULT_VERS
     bg_h = rng.random()
     bg_top = hsv_to_rgb(bg_h, rng.uniform(0.15, 0.55), rng.uniform(0.55, 0.95))
     bg_bottom = hsv_to_rgb((bg_h + rng.normal(0, 0.05)) % 1, rng.uniform(0.15, 0.6), rng.uniform(0.35, 0.8))
-    return FaceIdentity(
+    face = dict(  # drawn in this order in both versions (keyword values are evaluated left to right)
         identity_id=int(identity_id), face_shape=shape,
         face_width=float(w * rng.uniform(0.93, 1.07)), face_height=float(h * rng.uniform(0.94, 1.06)),
         jaw_taper=float(np.clip(taper + rng.normal(0, 0.08), 0, 0.8)),
@@ -185,24 +188,14 @@ def sample_identity(identity_id: int, seed: int = 0, version: int = DEFAULT_VERS
         brow_thickness=float(rng.uniform(0.6, 1.5)), brow_tilt=float(rng.uniform(-0.35, 0.35)),
         nose_length=float(rng.uniform(0.8, 1.25)), nose_width=float(rng.uniform(0.75, 1.3)),
         mouth_width=float(rng.uniform(0.8, 1.2)), lips=lips, facial_hair=facial_hair,
-        glasses=glasses, earrings=earrings, hat=hat,
-        shirt=hsv_to_rgb(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.25, 0.9)),
-        background_top=bg_top, background_bottom=bg_bottom, hair_phase=float(rng.uniform(0, 2 * math.pi)),
-    ) if version == 1 else FaceIdentity(
-        identity_id=int(identity_id), face_shape=shape,
-        face_width=float(w * rng.uniform(0.93, 1.07)), face_height=float(h * rng.uniform(0.94, 1.06)),
-        jaw_taper=float(np.clip(taper + rng.normal(0, 0.08), 0, 0.8)),
-        jaw_square=float(np.clip(square + rng.normal(0, 0.1), 0, 1)),
-        skin_tone_index=tone, skin=_jitter(rng, SKIN_TONES[tone], 0.02),
-        hair_style=hair_style, hair_colour_name=hair_name, hair=_jitter(rng, HAIR_COLOURS[hair_name], 0.03),
-        eye_colour_name=eye_name, eye=_jitter(rng, EYE_COLOURS[eye_name], 0.03),
-        eye_size=float(rng.uniform(0.8, 1.25)), eye_spacing=float(rng.uniform(0.36, 0.46)),
-        brow_thickness=float(rng.uniform(0.6, 1.5)), brow_tilt=float(rng.uniform(-0.35, 0.35)),
-        nose_length=float(rng.uniform(0.8, 1.25)), nose_width=float(rng.uniform(0.75, 1.3)),
-        mouth_width=float(rng.uniform(0.8, 1.2)), lips=lips, facial_hair=facial_hair,
-        glasses=glasses, earrings=earrings, hat=None, shirt=None, background_top=None, background_bottom=None,
-        hair_phase=float(rng.uniform(0, 2 * math.pi)),
+        glasses=glasses, earrings=earrings,
     )
+    if version == 1:  # the surroundings belong to the identity
+        around = dict(hat=hat, shirt=hsv_to_rgb(rng.random(), rng.uniform(0.2, 0.8), rng.uniform(0.25, 0.9)),
+                      background_top=bg_top, background_bottom=bg_bottom)
+    else:             # drawn per video instead (sample_scene)
+        around = dict(hat=None, shirt=None, background_top=None, background_bottom=None)
+    return FaceIdentity(**face, **around, hair_phase=float(rng.uniform(0, 2 * math.pi)))
 
 
 # ----------------------------------------------------------------------------------------------------------

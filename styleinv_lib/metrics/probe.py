@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.styles import ALL_STYLES, POP_PALETTES, render_styled
-from ..data.synthetic import FACTOR_NAMES, FACTOR_UNITS, SynthFaces
+from ..data.synthetic import DEFAULT_VERSION, FACTOR_NAMES, FACTOR_UNITS, SynthFaces, check_version
 
 Tensor = torch.Tensor
 
@@ -75,9 +75,10 @@ __all__ = [
 EXPORT_STAGE = "synthfaces_probe"
 #: Stage name of the training snapshots in the run folder.
 TRAIN_STAGE = "synthfaces_probe_train"
-#: File name of the probe shipped in ``styleinv_lib/metrics/weights/``.
+#: File name of the probe shipped in ``styleinv_lib/metrics/weights/`` for SynthFaces version 1 (the version-2
+#: probe adds ``_v2``, see :func:`default_probe_path`).
 DEFAULT_PROBE_FILE = "synthfaces_probe.safetensors"
-#: File name of the style-robust probe (trained on photo, toon, sketch and pop-art renderings).
+#: File name of the style-robust probe (trained on photo, toon, sketch and pop-art renderings), version 1.
 STYLES_PROBE_FILE = "synthfaces_probe_styles.safetensors"
 #: SynthFaces dataset seeds: training identities, threshold calibration, held-out evaluation.  Different seeds give
 #: independent identity draws, so calibration and evaluation identities were never seen in training.
@@ -267,6 +268,7 @@ class ProbeConfig:
     lowres_fraction: float = 0.5    # share of each batch degraded to a random lower resolution and back
     lowres_min: int = 28
     styles: str = "photo"           # comma-separated renderings (data.styles.ALL_STYLES), one drawn per video
+    version: int = DEFAULT_VERSION  # the SynthFaces version it reads (framing, scenes and motion differ)
     noise_std: float = 0.02         # Gaussian pixel noise (in [-1, 1] units)
     snapshot_every: int = 250       # steps
     eval_every: int = 500           # steps between quick held-out checks (TensorBoard); 0: only at the end
@@ -332,9 +334,10 @@ def _render_frames(ds: SynthFaces, video: int, times: np.ndarray, style: str = "
     return frames, np.stack([np.asarray(fac[n], dtype=np.float64) for n in FACTOR_NAMES], axis=1)
 
 
-def factor_statistics(seed: int = TRAIN_DATA_SEED, videos: int = 2000, horizon: int = 256) -> tuple[Tensor, Tensor]:
+def factor_statistics(seed: int = TRAIN_DATA_SEED, videos: int = 2000, horizon: int = 256,
+                      version: int = DEFAULT_VERSION) -> tuple[Tensor, Tensor]:
     """Mean and std of every factor over SynthFaces motion (analytic, no rendering): the regressor's scaling."""
-    ds = SynthFaces(resolution=16, num_frames=horizon, seed=seed)
+    ds = SynthFaces(resolution=16, num_frames=horizon, seed=seed, version=version)
     rng = np.random.default_rng([seed, 0xFAC7])
     rows = []
     for v in range(videos):
@@ -351,7 +354,7 @@ class ProbeBatches:
     def __init__(self, cfg: ProbeConfig):
         self.cfg = cfg
         self.ds = SynthFaces(resolution=cfg.resolution, num_frames=cfg.horizon, seed=TRAIN_DATA_SEED,
-                             videos_per_identity=cfg.videos_per_identity)
+                             videos_per_identity=cfg.videos_per_identity, version=cfg.version)
 
     def __call__(self, step: int) -> tuple[Tensor, Tensor, Tensor]:
         cfg = self.cfg
@@ -420,12 +423,13 @@ def supcon_loss(emb: Tensor, labels: Tensor, temperature: float) -> Tensor:
 # --------------------------------------------------------------------------------------------------------------
 
 def heldout_set(seed: int, identities: int, resolution: int, frames_per_video: int = 4, videos: int = 2,
-                horizon: int = 256, styles=("photo",)) -> tuple[Tensor, Tensor, Tensor]:
+                horizon: int = 256, styles=("photo",), version: int = DEFAULT_VERSION) -> tuple[Tensor, Tensor, Tensor]:
     """Frames of held-out identities: ``(N x 3 x R x R uint8, N x F factors, N identity labels)``.  With several
     ``styles`` each video is drawn in one of them (chosen by a separate seeded stream), so an identity's two
     videos may show it in two renderings."""
     styles = parse_styles(styles)
-    ds = SynthFaces(resolution=resolution, num_frames=horizon, seed=seed, videos_per_identity=videos)
+    ds = SynthFaces(resolution=resolution, num_frames=horizon, seed=seed, videos_per_identity=videos,
+                    version=version)
     rng = np.random.default_rng([seed, identities, resolution, 0x4E1D])
     style_rng = np.random.default_rng([seed, identities, resolution, 0x57E5])
     frames, factors, labels = [], [], []
@@ -485,7 +489,8 @@ def r2_scores(pred: Tensor, target: Tensor, names: Sequence[str] = FACTOR_NAMES)
 
 @torch.no_grad()
 def evaluate_probe(probe: SynthFacesProbe, *, seed: int = EVAL_DATA_SEED, identities: int = 200,
-                   resolution: int = 64, threshold: float | None = None, styles=("photo",)) -> dict[str, Any]:
+                   resolution: int = 64, threshold: float | None = None, styles=("photo",),
+                   version: int = DEFAULT_VERSION) -> dict[str, Any]:
     """Held-out verification accuracy and factor R² on identities rendered with SynthFaces seed ``seed``.
 
     ``identities`` x 2 videos x 4 frames at ``resolution``; positives are all same-identity frame pairs (same and
@@ -494,7 +499,7 @@ def evaluate_probe(probe: SynthFacesProbe, *, seed: int = EVAL_DATA_SEED, identi
     """
     was_training = probe.training
     probe.eval()
-    frames, factors, labels = heldout_set(seed, identities, resolution, styles=styles)
+    frames, factors, labels = heldout_set(seed, identities, resolution, styles=styles, version=version)
     out = probe.run(frames)
     pos, neg = _pair_scores(out["embedding"], labels)
     thr = probe.threshold if threshold is None else float(threshold)
@@ -526,7 +531,7 @@ class ProbeStage:
         self.device = pick_device(cfg.device)
         seed_everything(cfg.seed)
         self.model = SynthFacesProbe(**cfg.model_kwargs()).to(self.device)
-        mean, std = factor_statistics(horizon=cfg.horizon)
+        mean, std = factor_statistics(horizon=cfg.horizon, version=cfg.version)
         self.model.factor_mean.copy_(mean)
         self.model.factor_std.copy_(std)
         gen = torch.Generator().manual_seed(cfg.seed + 7)
@@ -628,16 +633,18 @@ def train_probe(out: Path, *, resolution: int = 64, identities: int = 1500, step
     resolutions = sorted({cfg.resolution, 32})
     pos_all, neg_all = [], []
     for res in resolutions:
-        frames, _, labels = heldout_set(CALIB_DATA_SEED, cfg.calib_identities, res, styles=cfg.style_list)
+        frames, _, labels = heldout_set(CALIB_DATA_SEED, cfg.calib_identities, res, styles=cfg.style_list,
+                                        version=cfg.version)
         pos, neg = _pair_scores(model.run(frames)["embedding"], labels)
         pos_all.append(pos)
         neg_all.append(neg)
     threshold = calibrate_threshold(torch.cat(pos_all), torch.cat(neg_all))
     model.id_threshold.fill_(threshold)
     heldout = {str(res): evaluate_probe(model, identities=cfg.eval_identities, resolution=res,
-                                        styles=cfg.style_list) for res in resolutions}
+                                        styles=cfg.style_list, version=cfg.version) for res in resolutions}
     by_style = {} if len(cfg.style_list) == 1 else {
-        style: evaluate_probe(model, identities=cfg.eval_identities, resolution=32, styles=(style,))
+        style: evaluate_probe(model, identities=cfg.eval_identities, resolution=32, styles=(style,),
+                              version=cfg.version)
         for style in cfg.style_list}
     main = heldout[str(cfg.resolution)]
     info = {
@@ -677,24 +684,29 @@ def _summary(info: dict) -> str:
 # Loading
 # --------------------------------------------------------------------------------------------------------------
 
-def default_probe_path(styles: bool = False) -> Path:
-    """The probe shipped with the package: ``styleinv_lib/metrics/weights/synthfaces_probe.safetensors`` (a metric
-    network like the others in ``weights/``, so a pip-installed library has it too); ``styles=True``: the
-    style-robust one, ``synthfaces_probe_styles.safetensors``."""
-    return Path(__file__).resolve().parent / "weights" / (STYLES_PROBE_FILE if styles else DEFAULT_PROBE_FILE)
+def default_probe_path(styles: bool = False, version: int = DEFAULT_VERSION) -> Path:
+    """The probe shipped with the package for SynthFaces ``version``: ``styleinv_lib/metrics/weights/
+    synthfaces_probe_v2.safetensors`` (version 1: ``synthfaces_probe.safetensors``; a metric network like the others
+    in ``weights/``, so a pip-installed library has it too); ``styles=True``: the style-robust one,
+    ``synthfaces_probe_styles_v2.safetensors``.  A probe reads the version it was trained on: the framing, scenes
+    and motion ranges differ."""
+    name = STYLES_PROBE_FILE if styles else DEFAULT_PROBE_FILE
+    if check_version(version) != 1:
+        name = name.replace(".safetensors", f"_v{version}.safetensors")
+    return Path(__file__).resolve().parent / "weights" / name
 
 
 def load_probe(path: str | Path | None = None, device: str | torch.device = "cpu", *,
-               styles: bool = False) -> SynthFacesProbe:
-    """Load an exported probe (default: the shipped one, :func:`default_probe_path`; ``styles=True``: the shipped
-    style-robust one), in eval mode.
+               styles: bool = False, version: int = DEFAULT_VERSION) -> SynthFacesProbe:
+    """Load an exported probe (default: the shipped one for SynthFaces ``version``, :func:`default_probe_path`;
+    ``styles=True``: the shipped style-robust one), in eval mode.
 
     The returned module has ``.threshold`` (calibrated cosine) and ``.info`` (held-out metrics, factor notes, the
     training config).  Raises ``FileNotFoundError`` with the command to train one when the file is missing.
     """
     from ..train.checkpoint import load_snapshot
 
-    p = Path(path) if path is not None else default_probe_path(styles)
+    p = Path(path) if path is not None else default_probe_path(styles, version)
     if not p.is_file():
         extra = " --styles photo,toon,sketch,popart" if styles and path is None else ""
         raise FileNotFoundError(
@@ -730,6 +742,9 @@ def add_probe_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--styles", default="photo",
                    help="comma-separated renderings to train on: photo (default), toon, sketch, popart "
                         "(photo,toon,sketch,popart gives the style-robust probe of chapter 8)")
+    p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=DEFAULT_VERSION,
+                   help=f"SynthFaces version to train on (default {DEFAULT_VERSION}); the shipped probes: "
+                        "synthfaces_probe.safetensors (1), synthfaces_probe_v2.safetensors (2)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps (default auto)")
     p.add_argument("--run-dir", type=Path, default=None, help="snapshot folder (default: <out>-run/)")
     p.add_argument("--no-resume", action="store_true", help="refuse to continue an existing run folder")
@@ -742,6 +757,6 @@ def run_probe_cli(args: argparse.Namespace) -> int:
     """Handler of ``styleinv train-probe``."""
     out = train_probe(args.out, resolution=args.resolution, identities=args.identities, steps=args.steps,
                       seed=args.seed, device=args.device, resume=not args.no_resume, progress=not args.quiet,
-                      run_dir=args.run_dir, styles=args.styles)
+                      run_dir=args.run_dir, styles=args.styles, version=args.synthfaces_version)
     print(f"wrote {out}")
     return 0

@@ -111,7 +111,7 @@ PRESETS = {
     "smoke": dict(channel_base=256, channel_max=16, blocks_per_stage=1, batch=4, total_kimg=0.016,
                   snapshot_kimg=None, lr=1e-3, eval_frames=4, eval_latents=4, id_weight=0.0),
     "cpu": dict(channel_base=2048, channel_max=64, blocks_per_stage=2, batch=16, total_kimg=30.0,
-                snapshot_kimg=5.0, lr=1e-3, eval_kimg=10.0),
+                snapshot_kimg=5.0, lr=1e-3, eval_kimg=10.0, compile=True),
     "gpu": dict(channel_base=8192, channel_max=512, blocks_per_stage=3, batch=16, total_kimg=500.0,
                 snapshot_kimg=25.0, lr=1e-4, eval_kimg=50.0, eval_frames=256, eval_latents=256),
 }
@@ -185,7 +185,10 @@ class InversionStage:
         self.fake_local = local_batch(self.fake_global, self.dist.world_size) if self.fake_global else 0
 
         # the encoder (w̄ copied from G) and its optimiser
-        self.E = InversionEncoder.for_generator(self.G, **cfg.encoder_kwargs()).to(self.device)
+        self.memory_format = self.policy.memory_format
+        self.G.to(memory_format=self.memory_format)
+        self.E = InversionEncoder.for_generator(self.G, **cfg.encoder_kwargs()).to(self.device).to(
+            memory_format=self.memory_format)
         self.opt = torch.optim.Adam(self.E.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.scaler = self.policy.grad_scaler() if self.policy.use_grad_scaler else None
 
@@ -194,7 +197,7 @@ class InversionStage:
         if cfg.lpips_weight > 0:
             from ..metrics.lpips import LPIPS
 
-            self.lpips = LPIPS(cfg.lpips_net).to(self.device)
+            self.lpips = LPIPS(cfg.lpips_net).to(self.device).to(memory_format=self.memory_format)
         # the training step may run compiled; evaluation and inversion use the plain modules
         self.E_fwd, self.synthesis_fwd, self.lpips_fwd = self.E, self.G.synthesis, self.lpips
         if cfg.compile:
@@ -265,7 +268,8 @@ class InversionStage:
             z = torch.randn(self.fake_local, self.G.z_dim, device=self.device)
             with torch.no_grad(), self.policy.autocast():
                 w = self.G.mapping(z, update_w_avg=False)[:, 0]
-                batch["fake"] = self.synthesis_fwd(w, noise_mode=self.cfg.noise_mode).float().clamp(-1, 1)
+                fake = self.synthesis_fwd(w, noise_mode=self.cfg.noise_mode, fused=False)
+                batch["fake"] = fake.float().clamp(-1, 1)
             batch["w"] = w
         return batch
 
@@ -275,7 +279,9 @@ class InversionStage:
         x = torch.cat([batch["real"], batch["fake"]]) if "fake" in batch else batch["real"]
         with self.policy.autocast():
             w_hat = self.E_fwd(x)
-            x_hat = self.synthesis_fwd(w_hat, noise_mode=cfg.noise_mode).float()
+            # fused=False: one ordinary convolution per layer around modulated activations (StyleGAN2-ADA's training
+            # path), faster than a grouped convolution with a kernel per image when gradients flow through G
+            x_hat = self.synthesis_fwd(w_hat, noise_mode=cfg.noise_mode, fused=False).float()
             out = {"l2": F.mse_loss(x_hat, x)}
             if self.lpips is not None:
                 out["lpips"] = self.lpips_fwd(lpips_input(x_hat, cfg.lpips_size),

@@ -131,7 +131,8 @@ class StyleTransferConfig:
 #: weaker pose/expression agreement (probe factor r 0.21 against 0.65); chapter 8, §8.7.
 PRESETS = {
     "smoke": dict(batch=4, total_kimg=0.016, snapshot_kimg=0.008, ada_kimg=1.0, eval_images=8, lambda_lpips=3.0),
-    "cpu": dict(batch=16, total_kimg=20.0, snapshot_kimg=5.0, ada_kimg=10.0, eval_kimg=5.0, lambda_lpips=3.0),
+    "cpu": dict(batch=16, total_kimg=20.0, snapshot_kimg=5.0, ada_kimg=10.0, eval_kimg=5.0, lambda_lpips=3.0,
+                compile=True),
     "gpu": dict(batch=32, total_kimg=200.0, snapshot_kimg=25.0, ada_kimg=50.0, eval_kimg=50.0, pl_weight=2.0,
                 eval_images=256),
 }

@@ -136,7 +136,7 @@ PRESETS = {
                   metric_videos=2, metric_frames=16),
     "cpu": dict(motion_dim=128, noise_dim=128, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=12.0,
                 snapshot_kimg=1.0, ada_kimg=5.0, ema_kimg=1.0, lr=5e-4, d_fresh_fakes=False, metrics="probe",
-                metrics_kimg=3.0),
+                metrics_kimg=3.0, compile=True),
     "gpu": dict(motion_dim=512, noise_dim=512, d_channel_base=16384, d_channel_max=512, batch=32, total_kimg=2000.0,
                 snapshot_kimg=50.0, metrics="probe", metrics_kimg=100.0),
 }
@@ -174,7 +174,9 @@ class StyleInVStage:
         self.policy = precision_policy(self.device, cfg.precision)
         seed_everything(cfg.seed, self.dist.rank)
 
+        self.memory_format = self.policy.memory_format
         self.G = load_generator(cfg.generator, device=self.device).eval().requires_grad_(False)
+        self.G.to(memory_format=self.memory_format)
         self.resolution = self.G.img_resolution
         E = None
         if cfg.use_encoder:
@@ -201,12 +203,13 @@ class StyleInVStage:
             "style_layers": 2, "style_lr_multiplier": cfg.style_lr_multiplier,
         }
         self.SI = build_styleinv(self.networks, encoder=E).to(self.device).train()
+        self.SI.to(memory_format=self.memory_format)
         self.SI_ema = copy.deepcopy(self.SI).eval().requires_grad_(False)
         d_frames = cfg.num_frames if cfg.first_frame_in_d else cfg.num_frames - 1
         self.D = SparseVideoDiscriminator(self.resolution, num_frames=d_frames, channel_base=cfg.d_channel_base,
                                           channel_max=cfg.d_channel_max, concat_res=cfg.concat_res,
                                           max_num_frames=cfg.window, first_frame_aware=cfg.first_frame_in_d
-                                          ).to(self.device)
+                                          ).to(self.device).to(memory_format=self.memory_format)
         self.opt_SI = torch.optim.Adam(self.SI.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99), eps=1e-8)
         self.scalers = {k: self.policy.grad_scaler() for k in ("SI", "D")} if self.policy.use_grad_scaler else None
@@ -266,13 +269,15 @@ class StyleInVStage:
         Runs under the precision policy (bf16 autocast where it pays); ``w0`` and ``w_t`` are fp32 (the mapping,
         the motion codes and StyleInV's head keep fp32), the images come back in fp32."""
         SI = self.SI if net is None else net
+        # fused=False: modulate the activations around one ordinary convolution per layer, as StyleGAN2-ADA does
+        # while training, instead of one grouped convolution with a kernel per frame (1.2-1.4x the bf16 step on CPU)
         with self.policy.autocast():
             with torch.no_grad():
                 w0 = self.G.mapping(z)[:, 0]
-                x0 = self.synthesis_fwd(w0, noise_mode="const").float()
+                x0 = self.synthesis_fwd(w0, noise_mode="const", fused=False).float()
             w = SI(w0, x0, seeds, ts)
             b, k = w.shape[:2]
-            frames = self.synthesis_fwd(w.reshape(b * k, -1), noise_mode="const")
+            frames = self.synthesis_fwd(w.reshape(b * k, -1), noise_mode="const", fused=False)
         return w0, x0, w, frames.float().reshape(b, k, 3, self.resolution, self.resolution)
 
     def d_input(self, frames: torch.Tensor, ts: torch.Tensor, x0: torch.Tensor | None = None):

@@ -1,0 +1,59 @@
+"""Mixed precision and torch.compile as training options: the presets, the command line, and a compiled step that
+computes what the eager step computes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from styleinv_lib.cli import build_parser
+from styleinv_lib.train import inversion, style_transfer, stylegan2, styleinv
+
+from test_styleinv import _cfg, write_assets
+
+STAGES = {"stylegan2": stylegan2, "encoder": inversion, "styleinv": styleinv, "style_transfer": style_transfer}
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_presets_compile_on_the_cpu_profile_only_and_default_to_auto_precision(name):
+    module = STAGES[name]
+    assert module.config_for_profile("cpu").compile is True, "compile pays on the cpu profile (benchmark)"
+    assert module.config_for_profile("smoke").compile is False, "a few smoke steps never repay a compilation"
+    for profile in ("smoke", "cpu", "gpu"):
+        assert module.config_for_profile(profile).precision == "auto"
+    assert module.config_for_profile("cpu", compile=False).compile is False
+
+
+@pytest.mark.parametrize("command", [
+    ["train-stylegan2", "--data", "d", "--out", "o"],
+    ["train-encoder", "--generator", "g", "--data", "d", "--out", "o"],
+    ["train-styleinv", "--generator", "g", "--encoder", "e", "--data", "d", "--out", "o"],
+    ["finetune-style", "--generator", "g", "--images", "i", "--out", "o"],
+])
+def test_every_training_command_takes_precision_and_compile(command):
+    parser = build_parser()
+    assert parser.parse_args(command).compile is None and parser.parse_args(command).precision is None
+    args = parser.parse_args(command + ["--no-compile", "--precision", "fp32"])
+    assert args.compile is False and args.precision == "fp32"
+    assert parser.parse_args(command + ["--compile", "--precision", "bf16"]).compile is True
+    with pytest.raises(SystemExit):
+        parser.parse_args(command + ["--precision", "fp8"])
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    return write_assets(tmp_path_factory.mktemp("speed"))
+
+
+def test_compiled_ffa_st_step_matches_the_eager_step(assets):
+    """torch.compile of G's synthesis and D (the StyleInV stage's option) computes the same losses as eager mode,
+    to float rounding: fused kernels sum in another order, nothing else changes."""
+    logs = {}
+    for compiled in (False, True):
+        torch._dynamo.reset()
+        stage = styleinv.StyleInVStage(_cfg(assets, precision="fp32", compile=compiled, r1_interval=2))
+        logs[compiled] = [stage.step(s) for s in range(2)]          # step 0 has R1 (the uncompiled D)
+    for eager, comp in zip(logs[False], logs[True]):
+        assert eager.keys() == comp.keys()
+        for k in eager:
+            assert np.isclose(eager[k], comp[k], rtol=1e-3, atol=1e-5), (k, eager[k], comp[k])
