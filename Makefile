@@ -42,13 +42,14 @@ browser:
 data: install
 	$(BIN)/styleinv data all --profile $(PROFILE) --root data
 
-# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; about 30 min with PROFILE=cpu)
+# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; about 55 min with PROFILE=cpu on
+# 2 cores with AMX: 400 kimg in bf16 + torch.compile)
 stylegan2: data
 	$(BIN)/styleinv train-stylegan2 --data data/synthfaces --out runs/stylegan2-$(PROFILE) --profile $(PROFILE) \
 		--resume auto
 
 # Stage 2: the inversion encoder of Eq. 1, trained against the committed StyleGAN2 checkpoint (resumes a run left in
-# runs/; about 20 min with PROFILE=cpu); GENERATOR=runs/stylegan2-$(PROFILE) uses the generator trained above instead
+# runs/; about 5 min with PROFILE=cpu); GENERATOR=runs/stylegan2-$(PROFILE) uses the generator trained above instead
 GENERATOR ?= checkpoints/stylegan2_synthfaces32_cpu.safetensors
 encoder: data
 	$(BIN)/styleinv train-encoder --generator $(GENERATOR) --data data/synthfaces --out runs/encoder-$(PROFILE) \

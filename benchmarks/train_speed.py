@@ -22,7 +22,6 @@ JSON after every measurement; entries already there are skipped, so an interrupt
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -131,6 +130,14 @@ def build_stage(stage: str, config: str, assets: dict, precision: str, compile_:
     raise ValueError(f"unknown stage {stage!r}")
 
 
+def fused_synthesis(G):
+    """G's synthesis forced onto the fused path (one grouped convolution with a kernel per image), whatever
+    ``fused`` the stage asks for: the encoder and StyleInV steps before this change."""
+    def synthesis(*args, **kwargs):
+        return G.synthesis(*args, **{**kwargs, "fused": True})
+    return synthesis
+
+
 def units_per_step(stage_obj) -> int:
     """Images per step (StyleInV: generated frames, clips × frames per clip)."""
     cfg = stage_obj.cfg
@@ -198,26 +205,32 @@ def main(argv=None) -> int:
         for config in configs:
             assets = None
             for stage in stages:
-                flops = next((r["flops_per_step"] for r in results["rows"]
-                              if (r["stage"], r["config"]) == (stage, config) and r.get("flops_per_step")), None)
                 for mode in modes:
                     if (stage, config, mode) in done:
                         continue
                     if assets is None:
                         assets = make_assets(Path(tmp), config, args.device)
                     precision, compile_ = MODES[mode]
+                    fused = mode == "fp32-before" and stage != "stylegan2"
                     torch._dynamo.reset()
                     obj = build_stage(stage, config, assets, precision, compile_, args.device)
-                    if mode == "fp32-before" and stage != "stylegan2":
-                        obj.synthesis_fwd = functools.partial(obj.G.synthesis, fused=True)
+                    if fused:
+                        obj.synthesis_fwd = fused_synthesis(obj.G)
                     t = time_steps(obj, first, args.steps, args.warmup)
-                    if flops is None:   # counted on the plain fp32 model (one count per stage and config)
-                        counter_obj = obj if mode == "fp32" else build_stage(stage, config, assets, "fp32", False,
-                                                                             args.device)
-                        flops = count_step_flops(counter_obj, first, args.steps) / args.steps
+                    # FLOPs of the same path on the plain fp32 model, counted once per path: the fused modulated
+                    # convolution also computes the gradient of its per-image kernels (about twice the conv work)
+                    flops = next((r["flops_per_step"] for r in results["rows"]
+                                  if (r["stage"], r["config"]) == (stage, config)
+                                  and r.get("fused_modconv", False) == fused), None)
+                    if flops is None:
+                        counter = build_stage(stage, config, assets, "fp32", False, args.device)
+                        if fused:
+                            counter.synthesis_fwd = fused_synthesis(counter.G)
+                        flops = count_step_flops(counter, first, args.steps) / args.steps
                     units = units_per_step(obj) * args.steps
                     row = {"stage": stage, "config": config, "mode": mode, "precision": obj.policy.mode,
-                           "compile": compile_, "batch": obj.cfg.batch, "images_per_s": units / t["seconds"],
+                           "compile": compile_, "fused_modconv": fused, "channels_last": obj.policy.channels_last,
+                           "batch": obj.cfg.batch, "images_per_s": units / t["seconds"],
                            "steps_per_s": args.steps / t["seconds"], "median_step_s": t["median_step_s"],
                            "warmup_s": t["warmup_s"], "steps": args.steps, "flops_per_step": flops,
                            "achieved_tflops": flops * args.steps / t["seconds"] / 1e12}

@@ -197,9 +197,12 @@ class StyleTransferStage(StyleGAN2Stage):
 
         # the fine-tuned G (and its EMA) start as copies of the parent (its exact architecture and weights); the
         # frozen parameters leave the optimiser
-        self.G_parent = copy.deepcopy(parent).to(self.device).eval().requires_grad_(False)
+        # the parent in the fine-tune's memory format: the same kernels, so equal weights give equal images
+        self.G_parent = copy.deepcopy(parent).to(self.device).to(memory_format=self.memory_format).eval()
+        self.G_parent.requires_grad_(False)
         self.G = copy.deepcopy(parent).to(self.device).to(memory_format=self.memory_format).train()
-        self.G_ema = copy.deepcopy(parent).to(self.device).eval().requires_grad_(False)
+        self.G_ema = copy.deepcopy(parent).to(self.device).to(memory_format=self.memory_format).eval()
+        self.G_ema.requires_grad_(False)
         self.synthesis_fwd = torch.compile(self.G.synthesis) if self.cfg.compile else self.G.synthesis
         self.frozen = frozen_parameter_names(self.G, freeze_res, cfg.freeze_mapping)
         for name, p in self.G.named_parameters():
