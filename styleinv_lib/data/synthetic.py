@@ -90,6 +90,16 @@ def _pick(rng: np.random.Generator, options, p=None):
     return options[int(rng.choice(len(options), p=p))]
 
 
+def _json_dict(record) -> dict:
+    """A dataclass as a JSON-ready dict (tuples become lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(record).items()}
+
+
+def _with_tuples(d: dict, keys) -> dict:
+    """The inverse for ``keys``: lists back to tuples (``None`` stays ``None``)."""
+    return {**d, **{k: None if d.get(k) is None else tuple(d[k]) for k in keys}}
+
+
 def _jitter(rng, rgb, amount=0.04):
     return tuple(float(np.clip(c + rng.normal(0, amount), 0, 1)) for c in rgb)
 
@@ -132,14 +142,11 @@ class FaceIdentity:
     hair_phase: float = 0.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        return _json_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "FaceIdentity":
-        d = dict(d)
-        for k in ("skin", "hair", "eye", "lips", "shirt", "background_top", "background_bottom"):
-            d[k] = None if d.get(k) is None else tuple(d[k])
+        d = _with_tuples(d, ("skin", "hair", "eye", "lips", "shirt", "background_top", "background_bottom"))
         return cls(**d)
 
     def signature(self) -> tuple:
@@ -226,14 +233,11 @@ class VideoScene:
     version: int = 1                    # the SynthFaces version whose geometry renders it (mouth opening)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+        return _json_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "VideoScene":
-        d = dict(d)
-        for k in ("shirt", "background_top", "background_bottom", "light", "tint"):
-            d[k] = tuple(d[k])
+        d = _with_tuples(d, ("shirt", "background_top", "background_bottom", "light", "tint"))
         return cls(**d)
 
 
