@@ -78,9 +78,28 @@ def test_encode_mp4_odd_size_and_layouts():
     decoded = decode_mp4(vv.encode_mp4(frames))
     assert decoded.shape == (6, 34, 48, 3)                    # padded to even sizes
     assert np.abs(decoded[:, :33, :47].astype(int) - frames).mean() < 8
-    # torch, channels first: the same video
+    # torch, channels first: the same video, so the same file, byte for byte (x264 runs on one thread)
     chw = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
-    assert np.array_equal(decode_mp4(vv.encode_mp4(chw)), decoded)
+    assert np.array_equal(vv.to_uint8_frames(chw), frames)
+    assert vv.encode_mp4(chw) == vv.encode_mp4(frames)
+
+
+def test_rgb_to_yuv420p_is_bt709_limited_range():
+    av = pytest.importorskip("av")
+    rgb = np.array([[[0, 0, 0], [255, 255, 255]], [[255, 0, 0], [0, 0, 255]]], np.uint8)
+    yuv = vv.rgb_to_yuv420p(np.repeat(np.repeat(rgb, 2, 0), 2, 1))     # four 2x2 blocks of one colour each
+    y, u, v = yuv[:4], yuv[4:5].reshape(2, 2), yuv[5:6].reshape(2, 2)
+    assert y[::2, ::2].tolist() == [[16, 235], [63, 32]]        # black, white, red, blue (BT.709 luma)
+    assert u.tolist() == [[128, 128], [102, 240]]               # neutral greys, red pulls U down, blue up to 240
+    assert v.tolist() == [[128, 128], [240, 118]]
+    # libswscale's BT.709 conversion agrees to within a rounding step on a smooth frame
+    from av.video.reformatter import ColorRange, Colorspace
+    frame = smooth_video(t=1, h=34, w=48)[0]
+    ref = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG).to_ndarray()
+    ours = vv.rgb_to_yuv420p(frame)
+    assert np.abs(ours[:34].astype(int) - ref[:34]).max() <= 1
+    assert np.abs(ours[34:].astype(int) - ref[34:]).mean() < 1
 
 
 def test_rejects_float_frames_with_a_hint():

@@ -125,7 +125,8 @@ def encode_mp4(frames: Any, fps: float = 12, *, crf: int = 20, preset: str = "me
         preset: x264 speed/size trade-off.
 
     The stream is ``libx264`` / ``yuv420p`` / BT.709 (tagged, so browsers convert colours back as we converted
-    them), and the mp4 is rearranged the way FFmpeg's ``-movflags +faststart`` does it: the ``moov`` index comes
+    them; the conversion is :func:`rgb_to_yuv420p`, and x264 runs on one thread, so the same frames give the same
+    bytes on every machine), and the mp4 is rearranged the way FFmpeg's ``-movflags +faststart`` does it: the ``moov`` index comes
     before the media data.  (FFmpeg's own option re-opens the output *by file name* to do this, which an in-memory
     buffer cannot offer, so :func:`_faststart` does it here; the result is byte-for-byte the same layout.)
 
@@ -133,8 +134,6 @@ def encode_mp4(frames: Any, fps: float = 12, *, crf: int = 20, preset: str = "me
         ImportError: PyAV is not installed (the message says ``pip install styleinv-lib[video]``).
     """
     av = _import_av()
-    from av.video.reformatter import ColorRange, Colorspace
-
     video = _pad_to_even(to_uint8_frames(frames))
     _, h, w, _ = video.shape
     if fps <= 0:
@@ -150,16 +149,36 @@ def encode_mp4(frames: Any, fps: float = 12, *, crf: int = 20, preset: str = "me
         # AVCOL_PRI/TRC/SPC_BT709 = 1, AVCOL_RANGE_MPEG ("tv", 16-235) = 1: written into the H.264 VUI.
         cc.color_primaries = cc.color_trc = cc.colorspace = 1
         cc.color_range = 1
+        cc.thread_count = 1
         for i, rgb in enumerate(video):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(format="yuv420p", dst_colorspace=Colorspace.ITU709,
-                                   dst_color_range=ColorRange.MPEG)
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
             frame.pts = i
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():                         # flush the encoder's delayed frames
             container.mux(packet)
     return _faststart(buf.getvalue())
+
+
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """Convert one ``(H, W, 3)`` ``uint8`` RGB frame (even H and W) to planar BT.709 limited-range ``yuv420p``.
+
+    Returns the ``(3H/2, W)`` array PyAV expects: the Y plane, then the U and V planes (each ``H/2 x W/2``, the
+    mean of each 2x2 block) packed row after row.  ``Y = 16 + 219 (0.2126 R + 0.7152 G + 0.0722 B)``,
+    ``U = 128 + 224 (B - Y') / 1.8556``, ``V = 128 + 224 (R - Y') / 1.5748`` (ITU-R BT.709, with ``R, G, B, Y'``
+    in [0, 1]).  Written out in numpy, not left to libswscale, so the result is the same on every machine.
+    """
+    h, w, _ = rgb.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"yuv420p needs an even height and width, got {h}x{w}")
+    x = rgb.astype(np.float64) / 255.0
+    kr, kb = 0.2126, 0.0722
+    luma = kr * x[..., 0] + (1.0 - kr - kb) * x[..., 1] + kb * x[..., 2]
+    chroma = np.stack([(x[..., 2] - luma) / (2.0 * (1.0 - kb)), (x[..., 0] - luma) / (2.0 * (1.0 - kr))])
+    chroma = chroma.reshape(2, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+    y_plane = np.clip(np.round(16.0 + 219.0 * luma), 0, 255)
+    uv_planes = np.clip(np.round(128.0 + 224.0 * chroma), 0, 255)
+    return np.concatenate([y_plane.ravel(), uv_planes.ravel()]).astype(np.uint8).reshape(h * 3 // 2, w)
 
 
 def _iter_boxes(data: bytes, start: int = 0, end: int | None = None):
