@@ -188,6 +188,7 @@ def _train_stylegan2(args, argv) -> int:
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         return _relaunch_with_torchrun(args.gpus, argv)
+    from .train.loop import exit_status
     from .train.stylegan2 import config_for_profile, train_stylegan2
 
     cfg = config_for_profile(args.profile, data=str(args.data), resolution=args.resolution, total_kimg=args.kimg,
@@ -198,11 +199,12 @@ def _train_stylegan2(args, argv) -> int:
     result = train_stylegan2(cfg, args.out, resume=args.resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
     print(f"{state} at {result.kimg:.1f} kimg; snapshots in {args.out} (resume with --resume auto)")
-    return 0
+    return exit_status(result.interrupted)
 
 
 def _train_encoder(args) -> int:
     from .train.inversion import config_for_profile, train_encoder
+    from .train.loop import exit_status
 
     if not args.data.exists():
         raise FileNotFoundError(f"{args.data}: data folder not found (render one with `styleinv data synthfaces`)")
@@ -220,7 +222,7 @@ def _train_encoder(args) -> int:
     metrics = args.out / "metrics.jsonl"
     if metrics.exists() and metrics.read_text().strip():
         print("held-out evaluation:", metrics.read_text().strip().splitlines()[-1])
-    return 0
+    return exit_status(result.interrupted)
 
 
 def _invert(args) -> int:
@@ -425,13 +427,14 @@ def main(argv=None) -> int:
         print(f"styleinv: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:
-        if type(err).__name__ in ("TrainingDiverged", "CheckpointError", "AssetError"):
+        if type(err).__name__ in ("TrainingDiverged", "CheckpointError", "AssetError", "RunFolderLocked"):
             print(f"styleinv: error: {err}", file=sys.stderr)
             return 1
         raise
-    except KeyboardInterrupt:
-        print("styleinv: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:     # a second Ctrl-C, or TrainingInterrupted from a multi-stage command
+        print(f"styleinv: interrupted{': ' + str(err) if str(err) else ''}; run the same command again to resume",
+              file=sys.stderr)
+        return getattr(err, "exit_code", 130)
 
 
 if __name__ == "__main__":

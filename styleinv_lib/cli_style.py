@@ -48,6 +48,7 @@ def run_finetune_style(args: argparse.Namespace) -> int:
         from .cli import _relaunch_with_torchrun
 
         return _relaunch_with_torchrun(args.gpus, args.argv)
+    from .train.loop import exit_status
     from .train.style_transfer import config_for_profile, train_style_transfer
 
     for what, path in (("generator", args.generator), ("images", args.images)):
@@ -66,7 +67,7 @@ def run_finetune_style(args: argparse.Namespace) -> int:
     metrics = args.out / "metrics.jsonl"
     if metrics.exists() and metrics.read_text().strip():
         print("alignment with the parent:", metrics.read_text().strip().splitlines()[-1])
-    return 130 if result.interrupted else 0
+    return exit_status(result.interrupted)
 
 
 def run_export_generator(args: argparse.Namespace) -> int:

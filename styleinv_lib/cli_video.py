@@ -79,6 +79,7 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
         from .cli import _relaunch_with_torchrun
 
         return _relaunch_with_torchrun(args.gpus, args.argv)
+    from .train.loop import exit_status
     from .train.styleinv import config_for_profile, train_styleinv
 
     metrics = None if args.metrics is None else ("" if args.metrics.lower() in ("", "none") else args.metrics)
@@ -99,7 +100,7 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
     result = train_styleinv(cfg, args.out, resume=resume, progress=not args.quiet)
     print(f"{args.out}: {result.step} steps, {result.kimg:.1f} kimg"
           + (f" (interrupted: {result.interrupted}; rerun with --resume auto)" if result.interrupted else ""))
-    return 130 if result.interrupted else 0
+    return exit_status(result.interrupted)
 
 
 def _decoder_name(path: Path, taken: set) -> str:

@@ -257,7 +257,7 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
                    **overrides) -> dict:
     """Train (or resume) and evaluate one experiment; append and return its row (or return the existing row)."""
     from .train.autoregressive import train_autoregressive
-    from .train.loop import pick_device
+    from .train.loop import TrainingInterrupted, pick_device
     from .train.styleinv import train_styleinv
 
     if name not in EXPERIMENTS:
@@ -278,7 +278,8 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     train = train_autoregressive if exp.kind == "autoregressive" else train_styleinv
     result = train(cfg, run, resume="auto", progress=progress)
     if result.interrupted:
-        raise KeyboardInterrupt(f"{name}: training stopped ({result.interrupted}); run the command again to resume")
+        raise TrainingInterrupted(f"{name}: training stopped ({result.interrupted}); run the command again to "
+                                  "resume", result.interrupted)
     train_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device,

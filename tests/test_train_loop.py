@@ -611,3 +611,74 @@ def test_load_optimizer_state_rejects_other_layouts(tmp_path):
         load_optimizer_state(two_groups, load_snapshot(path).optimizer_state("A"))
     with pytest.raises(CheckpointError, match="no optimizer 'B'"):
         load_snapshot(path).optimizer_state("B")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# One writer per run folder (run.lock)
+# ----------------------------------------------------------------------------------------------------------------
+
+LOCK_HOLDER = textwrap.dedent(r'''
+    import sys, time
+    from styleinv_lib.train.run_lock import RunLock
+    lock = RunLock(sys.argv[1]).acquire()
+    print("locked", flush=True)
+    time.sleep(600)
+''')
+
+
+def _hold_lock(run_dir) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(run_dir)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_writer_is_refused_while_the_first_runs_and_a_killed_one_never_blocks(tmp_path):
+    from styleinv_lib.train.run_lock import RunFolderLocked
+
+    run = tmp_path / "run"
+    make_loop(TinyStage(), run, steps=4).run()          # a finished run with snapshots and a config
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "run.lock"}
+    (run / "snapshot-00000009.safetensors.tmp").write_bytes(b"the other run's half-written snapshot")
+    holder = _hold_lock(run)
+    try:
+        with pytest.raises(RunFolderLocked, match=rf"in use by another training run \(pid {holder.pid} on "):
+            make_loop(TinyStage(seed=1), run, steps=8, resume="auto").run()
+        after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "run.lock"}
+        assert after == {**before, "snapshot-00000009.safetensors.tmp": b"the other run's half-written snapshot"}
+    finally:
+        holder.kill()                                   # kill -9: no chance to clean up
+        holder.wait()
+    assert json.loads((run / "run.lock").read_text())["pid"] == holder.pid, "the dead run's lock file is still there"
+    res = make_loop(TinyStage(), run, steps=8, resume="auto").run()   # ... and is taken over
+    assert res.step == 8 and res.resumed_from.name == "snapshot-00000004.safetensors"
+    assert (run / "run.lock").read_text() == "", "released at the end"
+
+
+def test_the_lock_is_held_during_the_run_and_released_after_a_failure(tmp_path):
+    from styleinv_lib.train.run_lock import RunFolderLocked, RunLock
+
+    seen = []
+
+    class Probe(TinyStage):
+        def step_fn(self, step):
+            if step == 1:
+                with pytest.raises(RunFolderLocked):
+                    RunLock(tmp_path).acquire()
+                seen.append(json.loads((tmp_path / "run.lock").read_text())["pid"])
+            return super().step_fn(step)
+
+    with pytest.raises(TrainingDiverged):
+        make_loop(Probe(nan_at=3), tmp_path, steps=6).run()
+    assert seen == [os.getpid()]
+    with RunLock(tmp_path) as lock:                      # free again after the exception
+        assert lock.held
+
+
+def test_exit_status_follows_the_shell_convention():
+    from styleinv_lib.train.loop import TrainingInterrupted, exit_status
+
+    assert exit_status(None) == 0
+    assert exit_status("SIGINT") == 130 and exit_status("SIGTERM") == 143
+    assert exit_status("requested") == 1 and exit_status("another rank stopped") == 1
+    assert TrainingInterrupted("x", "SIGTERM").exit_code == 143
+    assert isinstance(TrainingInterrupted("x", "SIGINT"), KeyboardInterrupt)

@@ -130,3 +130,30 @@ def test_fid_during_training_is_logged_and_leaves_the_trajectory_alone(frames, t
             assert torch.equal(sa[k], sb[k]), f"{k} differs when FID is evaluated"
     with pytest.raises(ValueError, match="fid only"):
         train_stylegan2(tiny(frames, 1, metrics="fvd16"), tmp_path / "bad", progress=False, tensorboard=False)
+
+
+@pytest.mark.parametrize("sig, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signalled_run_writes_its_snapshot_and_exits_with_the_signal_status(frames, tmp_path, sig, status):
+    """`make` and `a && b` must stop after an interrupted stage: 130 after Ctrl-C, 143 after SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "styleinv_lib.cli", "train-stylegan2", "--data", str(frames), "--out", str(run),
+           "--profile", "smoke", "--kimg", "100", "--batch", "4", "--snapshot-kimg", "1000", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    stats = run / "stats.jsonl"
+    deadline = time.monotonic() + 300
+    while not (stats.exists() and stats.read_text().strip()) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == status, out + err
+    assert f"stopped early ({sig})" in out
+    snap = load_snapshot(RunDir(run).latest(), expected_stage="stylegan2")
+    assert 0 < snap.step < 25_000

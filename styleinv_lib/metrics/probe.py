@@ -606,7 +606,7 @@ def train_probe(out: Path, *, resolution: int = 64, identities: int = 1500, step
     same call resumes it.
     """
     from ..train.checkpoint import save_snapshot
-    from ..train.loop import TrainLoop
+    from ..train.loop import TrainingInterrupted, TrainLoop
 
     out = Path(out)
     cfg = ProbeConfig.from_dict({**overrides, "resolution": resolution, "identities": identities, "steps": steps,
@@ -623,8 +623,8 @@ def train_probe(out: Path, *, resolution: int = 64, identities: int = 1500, step
     t0 = time.perf_counter()
     result = loop.run()
     if result.interrupted:
-        raise KeyboardInterrupt(f"probe training stopped at step {result.step} ({result.interrupted}); snapshot "
-                                f"{result.snapshot}: run the same command again to resume")
+        raise TrainingInterrupted(f"probe training stopped at step {result.step} ({result.interrupted}); snapshot "
+                                f"{result.snapshot}: run the same command again to resume", result.interrupted)
 
     # calibrate the identity threshold on held-out identities (seed CALIB_DATA_SEED), at the training resolution
     # and at 32² (what the small generators produce), then measure on other held-out identities (EVAL_DATA_SEED)

@@ -52,6 +52,7 @@ from .checkpoint import (
     CheckpointError, RunDir, Snapshot, capture_rng_state, load_snapshot, preserve_rng, save_snapshot, to_jsonable,
 )
 from .distributed import DistributedContext
+from .run_lock import RunFolderLocked, RunLock
 
 __all__ = [
     "PrecisionPolicy", "StageState", "TrainLoop", "TrainResult", "TrainingDiverged", "apply_gradients",
@@ -370,6 +371,28 @@ class TrainingDiverged(RuntimeError):
                          "Resume from it (--resume auto), e.g. with a lower learning rate or fp32 precision.")
 
 
+_SIGNAL_EXIT = {"SIGINT": 128 + int(signal.SIGINT), "SIGTERM": 128 + int(signal.SIGTERM)}
+
+
+def exit_status(interrupted: str | None) -> int:
+    """The shell exit status for a run that ended this way: 0 when it finished, 128 + the signal's number after a
+    signal (130 for Ctrl-C / SIGINT, 143 for SIGTERM, as a shell reports a process a signal ended), 1 for any other
+    early stop.  A ``make`` recipe or an ``a && b`` chain then stops after an interrupted stage."""
+    if interrupted is None:
+        return 0
+    return _SIGNAL_EXIT.get(interrupted, 1)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by a command that runs more than one training stage when one of them was stopped early; the
+    snapshot is written, and :attr:`exit_code` is :func:`exit_status` of the reason."""
+
+    def __init__(self, message: str, interrupted: str | None):
+        super().__init__(message)
+        self.interrupted = interrupted
+        self.exit_code = exit_status(interrupted) or 1
+
+
 @dataclass
 class TrainResult:
     step: int                       # completed optimisation steps (over the whole run, resumes included)
@@ -666,9 +689,34 @@ class TrainLoop:
 
     # -- main -----------------------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        """Train until ``total_kimg`` (or a stop request); return what happened."""
+        """Train until ``total_kimg`` (or a stop request); return what happened.
+
+        The writing rank holds the run folder's lock (:class:`~styleinv_lib.train.run_lock.RunLock`) from before
+        anything in the folder changes until the run returns, so a second run on the same folder is refused.
+        """
         dist = self.dist
-        # Every rank checks the folder (read-only) so that all of them fail alike; rank 0 then writes config.json.
+        # Every rank checks the folder (read-only) so that all of them fail alike, before anything is created.
+        self.run_dir.prepare(None, self.resume, write=False)
+        lock = RunLock(self.run_dir.path) if dist.is_main else None
+        refusal = None
+        if lock is not None:
+            try:
+                lock.acquire()
+            except RunFolderLocked as err:
+                refusal = err
+        (locked_out,) = self._agree(refusal is not None)
+        if locked_out:
+            raise refusal if refusal is not None else RunFolderLocked(
+                f"{self.run_dir.path} is in use by another training run (rank 0 could not lock it)")
+        try:
+            return self._run_locked()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_locked(self) -> TrainResult:
+        dist = self.dist
+        # Rank 0 writes config.json (the folder check above already passed on every rank).
         resume_path = self.run_dir.prepare(self.config if dist.is_main else None, self.resume,
                                            write=dist.is_main)
         dist.barrier()
