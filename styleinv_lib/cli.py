@@ -7,7 +7,9 @@ Eq. 1), ``train-styleinv`` / ``generate`` (StyleInV, in :mod:`styleinv_lib.cli_v
 ``export-generator`` (style transfer, in :mod:`styleinv_lib.cli_style`), ``experiment`` (chapter 9's runs, in
 :mod:`styleinv_lib.experiments`) and ``styleinv profiles``.
 Every error a user can cause (a missing folder, a bad video, a folder holding another render) is printed as one
-line naming the file and the problem, with exit status 2.
+line naming the file and the problem, with exit status 2; what the system refuses (no permission, a full disk, a
+run folder another run holds, a snapshot that does not fit) with exit status 1; an interrupted training command
+exits with 130 (SIGINT) or 143 (SIGTERM) after writing its snapshot.
 """
 from __future__ import annotations
 
@@ -418,6 +420,21 @@ def run(args, argv=()) -> int:
     return 0
 
 
+def _os_error_line(err: OSError) -> str:
+    """``PermissionError(13, 'Permission denied', '/x')`` -> ``/x: permission denied (check the folder's owner and
+    mode, or choose another --out)``; errors that carry their own message keep it."""
+    import errno
+
+    if not (err.strerror and err.filename) or type(err).__name__ == "SnapshotWriteError":
+        return str(err)
+    hint = {errno.EACCES: "check the folder's owner and mode, or choose another --out",
+            errno.EPERM: "check the folder's owner and mode, or choose another --out",
+            errno.EROFS: "the file system is read-only; choose another --out",
+            errno.ENOSPC: "the disk is full; free space, then rerun the command (with --resume auto for training)",
+            errno.EDQUOT: "the disk quota is exhausted; free space, then rerun the command"}.get(err.errno)
+    return f"{err.filename}: {err.strerror[:1].lower() + err.strerror[1:]}" + (f" ({hint})" if hint else "")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
@@ -426,6 +443,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, FileExistsError, ValueError, NotADirectoryError) as err:
         print(f"styleinv: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:             # permission denied, read-only or full disk, ...: one line, no traceback
+        print(f"styleinv: error: {_os_error_line(err)}", file=sys.stderr)
+        return 1
     except RuntimeError as err:
         if type(err).__name__ in ("TrainingDiverged", "CheckpointError", "AssetError", "RunFolderLocked"):
             print(f"styleinv: error: {err}", file=sys.stderr)

@@ -682,3 +682,32 @@ def test_exit_status_follows_the_shell_convention():
     assert exit_status("requested") == 1 and exit_status("another rank stopped") == 1
     assert TrainingInterrupted("x", "SIGTERM").exit_code == 143
     assert isinstance(TrainingInterrupted("x", "SIGINT"), KeyboardInterrupt)
+
+
+SNAPSHOT_ON_A_FULL_DISK = textwrap.dedent(r'''
+    import resource, signal, sys
+    import torch
+    from styleinv_lib.train.checkpoint import SnapshotWriteError, save_snapshot
+    run = sys.argv[1]
+    save_snapshot(run + "/snapshot-00000001.safetensors", stage="tiny", config={}, modules={"m": torch.nn.Linear(4, 4)})
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)          # writes past the limit fail with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    try:
+        save_snapshot(run + "/snapshot-00000002.safetensors", stage="tiny", config={},
+                      modules={"m": torch.nn.Linear(512, 512)})
+    except SnapshotWriteError as err:
+        print("ERROR", err.errno, err)
+''')
+
+
+def test_a_failed_snapshot_write_is_a_clear_os_error_and_loses_nothing(tmp_path):
+    """The file system refuses the write half-way (a file-size limit stands in for a full disk: the same failed
+    ``write``): the error names the file and the reason, the partial file is gone, the earlier snapshot loads."""
+    res = subprocess.run([sys.executable, "-c", SNAPSHOT_ON_A_FULL_DISK, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    line = res.stdout.strip().splitlines()[-1]
+    assert line.startswith("ERROR 27 cannot write snapshot ") and "snapshot-00000002.safetensors" in line
+    assert "File too large" in line and "--resume auto" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot-00000001.safetensors"]
+    assert load_snapshot(tmp_path / "snapshot-00000001.safetensors").modules_state("m")["weight"].shape == (4, 4)

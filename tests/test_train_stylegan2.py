@@ -157,3 +157,44 @@ def test_a_signalled_run_writes_its_snapshot_and_exits_with_the_signal_status(fr
     assert f"stopped early ({sig})" in out
     snap = load_snapshot(RunDir(run).latest(), expected_stage="stylegan2")
     assert 0 < snap.step < 25_000
+
+
+def test_resuming_with_another_resolution_fails_in_one_line_and_changes_nothing(frames, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train-stylegan2", "--data", str(frames), "--out", str(run), "--profile", "smoke", "--kimg", "0.008",
+            "--batch", "4", "--quiet"]
+    assert main(args) == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert main(args + ["--resume", "auto", "--resolution", "64", "--kimg", "0.016"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "cannot resume from" in err and "resolution (32 in the snapshot, 64 now)" in err
+    after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert after == before, "config.json and the snapshots are untouched"
+
+
+def test_an_unwritable_out_folder_is_one_line(frames, tmp_path, capsys):
+    import os
+
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "run"
+    else:                             # root ignores file modes; sysfs refuses new folders even to root
+        out = __import__("pathlib").Path("/sys/styleinv-test-run")
+        try:
+            out.mkdir()
+        except PermissionError:
+            pass
+        except OSError:
+            pytest.skip("no folder here refuses root with EACCES / EPERM")
+        else:
+            out.rmdir()
+            pytest.skip("no folder here refuses root with EACCES / EPERM")
+    code = main(["train-stylegan2", "--data", str(frames), "--out", str(out), "--profile", "smoke", "--kimg", "0.008",
+                 "--batch", "4", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(out) in err and ("permission denied" in err or "operation not permitted" in err)
+    assert "choose another --out" in err

@@ -65,6 +65,24 @@ class CheckpointError(RuntimeError):
     """A snapshot or run folder cannot be used; the message says which file and why."""
 
 
+class SnapshotWriteError(OSError):
+    """The operating system refused to write a snapshot (disk full, no permission, read-only file system, file
+    too large).  The half-written file is removed and every earlier snapshot is untouched."""
+
+    def __init__(self, path: Path, cause: BaseException):
+        code = getattr(cause, "errno", None)
+        if code is None:                       # safetensors wraps the OS error: "... (os error 28) ..."
+            m = re.search(r"os error (\d+)", str(cause))
+            code = int(m.group(1)) if m else None
+        reason = os.strerror(code) if code else str(cause)
+        super().__init__(code, f"cannot write snapshot {path}: {reason}. Earlier snapshots are untouched; "
+                               "free space or fix the folder, then rerun the command with --resume auto")
+        self.filename = str(path)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
 # --------------------------------------------------------------------------------------------------------------
 # JSON helpers
 # --------------------------------------------------------------------------------------------------------------
@@ -324,8 +342,10 @@ def save_snapshot(
             pass
         fsync_path(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) or type(err).__name__ == "SafetensorError":
+            raise SnapshotWriteError(path, err) from err
         raise
     fsync_path(path.parent, directory=True)
     return path

@@ -670,20 +670,32 @@ class TrainLoop:
         self.step = int(loop.get("step", 0))
         self.nimg = int(loop.get("nimg", self.step * self.batch_size))
         self.elapsed_s = float(loop.get("elapsed_s", 0.0))
+        changed = sorted(k for k in set(snap.config) | set(self.config) if snap.config.get(k) != self.config.get(k))
+        if self.load_state_fn is not None:
+            try:
+                self.load_state_fn(snap)
+            except (RuntimeError, KeyError, ValueError) as err:
+                if isinstance(err, CheckpointError):
+                    raise
+                flat = [k for k in changed if not isinstance(snap.config.get(k), dict)]
+                differs = ("; this run's settings differ in " + ", ".join(
+                    f"{k} ({snap.config.get(k)!r} in the snapshot, {self.config.get(k)!r} now)" for k in flat[:6])
+                    if flat else "")
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise CheckpointError(
+                    f"cannot resume from {path}: its networks do not fit this run ({first[:200]}){differs}. "
+                    "Resume with the settings the run was started with, or start a new run in another folder; "
+                    "nothing in the run folder was changed.") from err
         if self.dist.is_main:
             if loop.get("batch_size") not in (None, self.batch_size):
                 warnings.warn(f"resuming {path.name} with batch size {self.batch_size} (it was trained with "
-                              f"{loop['batch_size']}): training continues, but not bit-exactly", stacklevel=3)
+                              f"{loop['batch_size']}): training continues, but not bit-exactly", stacklevel=4)
             if loop.get("world_size") not in (None, self.dist.world_size):
                 warnings.warn(f"resuming {path.name} on {self.dist.world_size} process(es) (it was written by "
-                              f"{loop['world_size']}): training continues, but not bit-exactly", stacklevel=3)
-            changed = sorted(k for k in set(snap.config) | set(self.config)
-                             if snap.config.get(k) != self.config.get(k))
+                              f"{loop['world_size']}): training continues, but not bit-exactly", stacklevel=4)
             if changed:
                 warnings.warn(f"resuming {path.name} with a config that differs in {', '.join(changed)}",
-                              stacklevel=3)
-        if self.load_state_fn is not None:
-            self.load_state_fn(snap)
+                              stacklevel=4)
         self._last_snapshot_step = self.step
         return snap
 
@@ -716,11 +728,12 @@ class TrainLoop:
 
     def _run_locked(self) -> TrainResult:
         dist = self.dist
-        # Rank 0 writes config.json (the folder check above already passed on every rank).
-        resume_path = self.run_dir.prepare(self.config if dist.is_main else None, self.resume,
-                                           write=dist.is_main)
-        dist.barrier()
+        # The snapshot is loaded into the networks first, so a resume that cannot work (another resolution, another
+        # stage) fails before anything in the folder changes; then rank 0 writes config.json.
+        resume_path = self.run_dir.resolve_resume(self.resume)
         snap = self._resume_from(resume_path) if resume_path is not None else None
+        self.run_dir.prepare(self.config if dist.is_main else None, self.resume, write=dist.is_main)
+        dist.barrier()
         if self.broadcast_modules and dist.is_distributed:
             for module in StageState.coerce(self.state_fn()).modules.values():
                 if isinstance(module, torch.nn.Module):
