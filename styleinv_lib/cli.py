@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_video import add_speed_args
+from .cli_video import add_skip_bad_arg, add_speed_args
 from .profiles import PROFILES, get_profile
 
 
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p = dsub.add_parser("inspect", help="count videos and frames, check sizes, list bad files")
     p.add_argument("root", type=Path, help="a dataset folder, a folder of video files, or a zip")
+    p.add_argument("--deep", action="store_true",
+                   help="decode every frame and verify zip CRCs, as training will (slower; a progress bar shows)")
+    p.add_argument("--stage", choices=["stylegan2", "encoder", "styleinv", "autoregressive"], default=None,
+                   help="also list the videos too short for this stage's clips")
+    p.add_argument("--profile", default=None, help="the profile whose clip settings --stage uses")
 
     p = sub.add_parser("train-stylegan2", help="train the StyleGAN2 image generator on video frames (stage 1)")
     p.add_argument("--data", required=True, type=Path, help="dataset folder (frames per video, video files, zip)")
@@ -70,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
     p.add_argument("--seed", type=int, default=None)
     add_speed_args(p)
+    add_skip_bad_arg(p)
     p.add_argument("--metrics", default=None, help="'fid' (real Inception) or 'none' (default: the profile's)")
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
@@ -93,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
     add_speed_args(p)
+    add_skip_bad_arg(p)
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out), 'none', or a snapshot file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -195,7 +202,7 @@ def _train_stylegan2(args, argv) -> int:
 
     cfg = config_for_profile(args.profile, data=str(args.data), resolution=args.resolution, total_kimg=args.kimg,
                              batch=args.batch, snapshot_kimg=args.snapshot_kimg, seed=args.seed,
-                             precision=args.precision, compile=args.compile,
+                             precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None,
                              metrics=None if args.metrics is None else ("" if args.metrics == "none" else args.metrics),
                              metrics_kimg=args.metrics_kimg)
     result = train_stylegan2(cfg, args.out, resume=args.resume, progress=not args.quiet)
@@ -216,7 +223,7 @@ def _train_encoder(args) -> int:
                              total_kimg=args.kimg, batch=args.batch, lr=args.lr, id_weight=args.id_weight,
                              probe=None if args.probe is None else str(args.probe),
                              snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
-                             precision=args.precision, compile=args.compile)
+                             precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None)
     resume = None if args.resume in (None, "none") else args.resume
     result = train_encoder(cfg, args.out, resume=resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
@@ -414,10 +421,31 @@ def run(args, argv=()) -> int:
     elif cmd == "inspect":
         from .data.video import inspect_dataset
 
-        report = inspect_dataset(args.root, progress=True)
+        need, purpose = _frames_needed(args.stage, args.profile)
+        report = inspect_dataset(args.root, deep=args.deep, min_frames=need, purpose=purpose, progress=True)
         print(report.format())
         return 1 if report.bad else 0
     return 0
+
+
+def _frames_needed(stage: str | None, profile: str | None) -> tuple[int | None, str]:
+    """The fewest frames a video needs for ``stage``'s clips under ``profile``, and a description of them."""
+    if stage in (None, "stylegan2", "encoder"):
+        return None, ""                                        # single frames: any readable video will do
+    from .data.video import DenseClipSampler, SparseClipSampler
+
+    prof = get_profile(profile).name
+    if stage == "styleinv":
+        from .train.styleinv import config_for_profile
+
+        cfg = config_for_profile(prof)
+        sampler = SparseClipSampler(num_frames=cfg.num_frames, max_distance=cfg.max_distance, scheme="official",
+                                    window=cfg.window)
+    else:
+        from .train.autoregressive import config_for_profile
+
+        sampler = DenseClipSampler(config_for_profile(prof).clip_frames)
+    return sampler.required_length, f"{stage} clips ({prof} profile)"
 
 
 def _os_error_line(err: OSError) -> str:

@@ -28,6 +28,14 @@ def add_speed_args(p) -> None:
                    help="torch.compile the networks of the training step (default: the profile's)")
 
 
+def add_skip_bad_arg(p) -> None:
+    """``--skip-bad`` for the training commands that read videos."""
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip videos that cannot be read or stop decoding (each is named in a warning; a video "
+                        "file that ends early is used up to its last frame) instead of stopping; check a dataset "
+                        "first with `styleinv data inspect --deep`")
+
+
 def add_video_cli(sub) -> None:
     p = sub.add_parser("train-styleinv", help="train StyleInV with FFA-ST against a frozen StyleGAN2 (stage 3)",
                        description="Train the temporal-style-modulated inversion network (Eq. 2) with first-frame-"
@@ -49,6 +57,7 @@ def add_video_cli(sub) -> None:
     p.add_argument("--metrics", default=None, help="'probe' (SynthFaces probe metrics) or 'none'")
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
     add_speed_args(p)
+    add_skip_bad_arg(p)
     add_run_args(p)
     p.set_defaults(handler=run_train_styleinv)
 
@@ -94,7 +103,7 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
         motion_kind=args.motion_kind, lambda_recon=args.lambda_recon, max_distance=args.max_distance,
         anchor_spacing=args.anchor_spacing, total_kimg=args.kimg, batch=args.batch, metrics=metrics,
         metrics_kimg=args.metrics_kimg, snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
-        precision=args.precision, compile=args.compile)
+        precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None)
     if cfg.use_encoder and not cfg.encoder:
         raise ValueError("train-styleinv needs --encoder RUN_E (or --no-encoder for the ablation)")
     for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder), ("data", cfg.data)):

@@ -107,9 +107,14 @@ def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **o
 
 
 def config_hash(cfg) -> str:
+    """A short hash of the configuration; ``skip_bad`` counts only when on (it changes nothing on good data, and
+    leaving it out keeps the hashes of rows written before the option existed)."""
     from dataclasses import asdict
 
-    return hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    values = asdict(cfg)
+    if not values.get("skip_bad", True):
+        del values["skip_bad"]
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
 #: Settings that may differ between a run left in the root and the experiment's configuration without making the
@@ -121,7 +126,7 @@ def _set_aside_stale_run(run: Path, cfg) -> Path | None:
     """If ``run`` holds a run trained with another configuration (an older version of the experiment), rename it
     to ``<run>.superseded-<n>`` so that the experiment starts afresh instead of resuming the wrong model; nothing
     is deleted.  Returns the new name, or None when there was nothing to set aside."""
-    from dataclasses import asdict
+    from dataclasses import MISSING, asdict, fields
 
     config_file = run / "config.json"
     if not config_file.exists():
@@ -131,7 +136,9 @@ def _set_aside_stale_run(run: Path, cfg) -> Path | None:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{config_file}: unreadable run configuration ({exc}); move the folder away") from exc
     wanted = json.loads(json.dumps(asdict(cfg)))
-    changed = [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, ...) != wanted[k]]
+    # a setting added to the library after the run started is missing from its config: it had the default then
+    defaults = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
+    changed = [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, defaults.get(k, ...)) != wanted[k]]
     if not changed:
         return None
     n = 1

@@ -198,3 +198,26 @@ def test_an_unwritable_out_folder_is_one_line(frames, tmp_path, capsys):
     assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert str(out) in err and ("permission denied" in err or "operation not permitted" in err)
     assert "choose another --out" in err
+
+
+def test_a_frame_that_stops_decoding_mid_run_is_skipped_with_skip_bad(frames, tmp_path, capsys):
+    """The PNG is cut inside its pixel data: the cheap checks pass, training meets it; --skip-bad names it once and
+    carries on with the other videos, without the option the run stops with one line naming the file."""
+    import shutil
+    import warnings
+
+    data = tmp_path / "data"
+    shutil.copytree(frames, data)
+    png = data / "000002" / "000003.png"
+    png.write_bytes(png.read_bytes()[: len(png.read_bytes()) // 2])
+    args = ["train-stylegan2", "--data", str(data), "--profile", "smoke", "--kimg", "0.064", "--batch", "4",
+            "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "strict")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "000002/000003.png: cannot decode frame" in err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main(args + ["--out", str(tmp_path / "skip"), "--skip-bad"]) == 0
+    named = [str(w.message) for w in caught if "skipping this video" in str(w.message)]
+    assert len(named) == 1 and "000002/000003.png" in named[0]
+    assert load_snapshot(RunDir(tmp_path / "skip").latest()).step == 16

@@ -369,7 +369,7 @@ def test_corrupt_and_truncated_mp4(tmp_path, mp4_dir):
     (root / "garbage.mp4").write_bytes(np.random.default_rng(0).bytes(3000))
     truncate(src / "b.mp4", root / "faststart_cut.mp4")  # header intact, packets missing
     for name, problem in [("cut.mp4", "unreadable video|no video stream"), ("garbage.mp4", "unreadable video"),
-                          ("faststart_cut.mp4", "is truncated: its header lists 24 frames but only")]:
+                          ("faststart_cut.mp4", r"is truncated: its frames stop at 0\.04 s of a 1\.00 s stream \(1 frame present\)")]:
         with pytest.raises(VideoDataError, match=problem) as err:
             VideoFolder(root / name, 16)
         assert err.value.path == str(root / name)
@@ -488,3 +488,113 @@ def test_inspect_dataset_counts_and_lists_bad(tmp_path):
     clean = inspect_dataset(make_dataset(tmp_path / "clean", [4, 4]))
     assert clean.bad == [] and clean.frame_size == (8, 8) and clean.metadata is None
     assert "4 per video" in clean.format() and "8×8" in clean.format()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Deep checks, skipping bad videos during training, variable-frame-rate files
+
+
+def write_vfr_avi(path, num_frames=68, ticks=444, fps=15, seed=0):
+    """A variable-frame-rate AVI as cameras and screen recorders write them: ``num_frames`` real frames spread
+    over ``ticks`` slots of the nominal rate; the AVI index lists every slot, the empty ones as drop frames."""
+    from fractions import Fraction
+
+    rng = np.random.default_rng(seed)
+    pts = np.concatenate([[0], np.sort(rng.choice(np.arange(1, ticks - 4), num_frames - 2, replace=False)),
+                          [ticks - 4]])
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("cinepak", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "rgb24"
+        stream.codec_context.time_base = Fraction(1, fps)
+        for i, t in enumerate(pts):
+            img = np.zeros((24, 32, 3), np.uint8)
+            img[:, i % 32] = 255                           # a bar that walks one column per real frame
+            img[..., 1] = 3 * i
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = int(t), Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_a_variable_frame_rate_avi_counts_its_decodable_frames(tmp_path):
+    root = _mkdir(tmp_path / "vfr")
+    write_vfr_avi(root / "screen.avi")
+    with av.open(str(root / "screen.avi")) as c:
+        assert c.streams.video[0].frames > 400, "the header lists every slot of the nominal rate"
+    report = inspect_dataset(root, deep=True)
+    assert report.num_videos == 1 and report.min_length == 68 and not report.bad
+    ds = VideoFolder(root, 32)
+    assert len(ds) == 68
+    last = ds.read_frames(0, [67]).permute(0, 2, 3, 1).numpy()[0]
+    assert abs(float(last[..., 1].mean()) - 3 * 67) < 8, "the last real frame, not a drop-frame slot"
+    # cut in the middle: now it is truncated, and with skip_bad the frames before the cut are used
+    data = (root / "screen.avi").read_bytes()
+    (root / "screen.avi").write_bytes(data[:len(data) // 2])
+    with pytest.raises(VideoDataError, match=r"screen\.avi: is truncated: its frames stop at"):
+        VideoFolder(root, 32)
+    with pytest.warns(UserWarning, match="1 video.s. end early and are used up to their last frame"):
+        ds = VideoFolder(root, 32, skip_bad=True)
+    assert 10 < len(ds) < 68 and ds.truncated[0][0].endswith("screen.avi")
+    ds.read_frames(0, [len(ds) - 1])
+
+
+def _stored_zip(root, out):
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as z:
+        for f in sorted(root.rglob("*.png")):
+            z.write(f, f.relative_to(root).as_posix())
+    return out
+
+
+def test_deep_inspection_finds_what_headers_hide(tmp_path):
+    noisy = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    folder = _mkdir(tmp_path / "frames")
+    for v in range(3):
+        write_video_frames(noisy, folder / f"{v:06d}")
+    truncate(folder / "000001" / "000004.png", folder / "000001" / "000004.png", keep=0.5)
+    shallow = inspect_dataset(folder)
+    assert shallow.num_videos == 3 and not shallow.bad, "a PNG cut in its pixel data has a valid header"
+    deep = inspect_dataset(folder, deep=True)
+    assert deep.num_videos == 2 and [p.rsplit("/", 2)[-2:] for p, _ in deep.bad] == [["000001", "000004.png"]]
+    assert "cannot decode frame" in deep.bad[0][1]
+    # a zip member whose bytes changed after zipping: its CRC no longer matches
+    good = _mkdir(tmp_path / "good")
+    large = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)   # larger than one read
+    write_video_frames(large, good / "000000")
+    write_video_frames(large[::-1].copy(), good / "000001")
+    archive = _stored_zip(good, tmp_path / "data.zip")
+    raw = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as z:
+        info = z.getinfo("000001/000003.png")
+    at = info.header_offset + 30 + len(info.filename) + info.file_size - 20     # inside the pixel data
+    raw[at] ^= 0xFF
+    archive.write_bytes(bytes(raw))
+    assert not inspect_dataset(archive).bad
+    bad = inspect_dataset(archive, deep=True).bad
+    assert len(bad) == 1 and bad[0][0].endswith("000001/000003.png") and "CRC" in bad[0][1]
+    # too short for a stage's clips
+    report = inspect_dataset(good, min_frames=8, purpose="styleinv clips (smoke profile)")
+    assert report.num_videos == 0 and report.bad[0][1] == "has 6 frames; 8 are needed for styleinv clips (smoke profile)"
+
+
+def test_skip_bad_during_use_names_the_video_once_and_serves_the_next_one(tmp_path):
+    noisy = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    for v in range(3):
+        write_video_frames(noisy + v, tmp_path / f"{v:06d}")
+    truncate(tmp_path / "000001" / "000002.png", tmp_path / "000001" / "000002.png", keep=0.5)
+    strict = VideoFolder(tmp_path, 8)
+    with pytest.raises(VideoDataError, match=r"000001/000002\.png: cannot decode frame"):
+        strict[6]
+    ds = VideoFolder(tmp_path, 8, skip_bad=True)
+    assert ds[5]["video"] == 1, "frames of the video before the failure are still served"
+    with pytest.warns(UserWarning, match=r"000002\.png: cannot decode frame .*skipping this video from now on"):
+        item = ds[6]
+    assert (item["video"], item["frame"]) == (2, 2), "the same place in the next video"
+    assert torch.equal(item["image"], strict[10]["image"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # named once: no second warning
+        assert ds[4]["video"] == 2 and ds[4]["frame"] == 0
+    assert [p.rsplit("/", 1)[-1] for p, _ in ds.skipped] == ["000002.png"]
+    fresh = VideoFolder(tmp_path, 8, skip_bad=True)    # another worker, or a resumed run: the same items
+    with pytest.warns(UserWarning):
+        assert torch.equal(fresh[6]["image"], item["image"])

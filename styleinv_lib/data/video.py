@@ -47,15 +47,20 @@ _DIGITS = re.compile(r"(\d+)")
 
 
 class VideoDataError(ValueError):
-    """A problem with one file or folder of a video dataset; the message starts with the offending path."""
+    """A problem with one file or folder of a video dataset; the message starts with the offending path.
 
-    def __init__(self, path, problem: str):
+    ``usable_frames``: for a video file that ends early, how many frames decode before the end (``None`` when
+    nothing of the video can be used); with ``skip_bad`` those frames are kept rather than the whole video dropped.
+    """
+
+    def __init__(self, path, problem: str, usable_frames: int | None = None):
         self.path = path
         self.problem = problem
+        self.usable_frames = usable_frames
         super().__init__(f"{path}: {problem}")
 
     def __reduce__(self):  # keep (path, problem) through pickling (DataLoader workers, multiprocessing)
-        return type(self), (self.path, self.problem)
+        return type(self), (self.path, self.problem, self.usable_frames)
 
 
 def natural_key(name: str):
@@ -373,21 +378,38 @@ def _probe(store, video: _Video) -> None:
 
 
 def _probe_file(store, video: _Video) -> None:
+    """Count a video file's frames by demuxing (no decoding): one non-empty packet per frame.
+
+    The header's frame count is not trusted: a variable-frame-rate AVI lists a slot for every tick of its nominal
+    rate, most of them empty "drop frame" entries.  A file is called truncated only when its packets stop before
+    the end of its stream (the last frame ends more than two frame periods and 2 % short of the stream's duration)
+    or demuxing fails part-way; the error then carries the number of frames present (``usable_frames``).
+    """
     av = _import_av()
     where = store.display(video.rel)
+    count, last_end, failure = 0, None, None
     try:
         with av.open(store.local_path(video.rel)) as container:
             if not container.streams.video:
                 raise VideoDataError(where, "has no video stream")
             stream = container.streams.video[0]
             size = (stream.codec_context.height, stream.codec_context.width)
-            count = stream.frames
-            if count > 0:  # trust the header, but demux (no decoding) to catch truncated files
-                packets = sum(1 for p in container.demux(stream) if p.size)
-                if packets < count:
-                    raise VideoDataError(where, f"is truncated: its header lists {count} frames but only "
-                                                f"{packets} are present")
-            else:
+            video.size = size
+            listed, tb = stream.frames, stream.time_base
+            duration = (float(stream.duration * tb) if stream.duration and tb else
+                        container.duration / 1e6 if container.duration else None)
+            rate = float(stream.average_rate or stream.base_rate or 0) or None
+            try:
+                for packet in container.demux(stream):
+                    if not packet.size:
+                        continue
+                    count += 1
+                    if packet.pts is not None and tb:
+                        end = float((packet.pts + (packet.duration or 0)) * tb)
+                        last_end = end if last_end is None else max(last_end, end)
+            except Exception as err:                      # noqa: BLE001 - a damaged file: report what demuxed
+                failure = err
+            if count == 0 and listed == 0:
                 count = sum(1 for _ in container.decode(stream))
     except VideoDataError:
         raise
@@ -395,7 +417,50 @@ def _probe_file(store, video: _Video) -> None:
         raise VideoDataError(where, f"unreadable video ({type(err).__name__}: {err})") from None
     if count == 0:
         raise VideoDataError(where, "has no frames")
+    if failure is not None:
+        raise VideoDataError(where, f"is damaged after {count} frames ({type(failure).__name__}: {failure})",
+                             usable_frames=count)
+    if listed > count and (duration or rate):
+        period = 1.0 / rate if rate else duration / listed
+        # the header's slot count at the nominal rate is the length the file was written with; a demuxer that
+        # lost the index (a cut AVI) estimates ``duration`` from what is left, so the longer of the two counts
+        duration = max(duration or 0.0, listed * period)
+        missing = duration - (last_end if last_end is not None else count * period)
+        if missing > max(2 * period, 0.02 * duration):
+            raise VideoDataError(where, f"is truncated: its frames stop at {duration - missing:.2f} s of a "
+                                        f"{duration:.2f} s stream ({count} frame{'s' * (count != 1)} present)",
+                                  usable_frames=count)
     video.length, video.size = count, size
+
+
+def _deep_check(store, video: _Video, bar=None) -> None:
+    """Decode every frame of ``video`` (zip members are CRC-checked as they are read); raise VideoDataError at the
+    first frame that does not decode, or when a video file decodes to fewer frames than its packets promised."""
+    if not video.is_file:
+        for rel in video.frames:
+            _load_image(store, rel)
+            if bar is not None:
+                bar.update(1)
+        return
+    av = _import_av()
+    where = store.display(video.rel)
+    decoded = 0
+    try:
+        with av.open(store.local_path(video.rel)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                frame.to_ndarray(format="rgb24")
+                decoded += 1
+                if bar is not None:
+                    bar.update(1)
+    except Exception as err:                              # noqa: BLE001 - any decoder failure is the file's
+        raise VideoDataError(where, f"cannot decode frame {decoded + 1} ({type(err).__name__}: {err})",
+                             usable_frames=decoded or None) from None
+    if decoded < video.length:
+        raise VideoDataError(where, f"decodes to {decoded} frames, its packets promised {video.length}",
+                             usable_frames=decoded or None)
+    video.length = decoded
 
 
 def _load_image(store, rel: str) -> np.ndarray:
@@ -584,10 +649,19 @@ class VideoFolder(torch.utils.data.Dataset):
         self.kind = "zip" if store.is_zip else self.layout
         self._store = store
         need_clip = clip_sampler.required_length if clip_sampler is not None else 0
+        self.skip_bad = bool(skip_bad)
+        self.truncated: list[tuple[str, str]] = []     # kept with the frames that decode (skip_bad only)
+        self._failed: set[int] = set()                  # videos whose frames stopped decoding during use
         videos = []
         for video in candidates:
             try:
-                _probe(store, video)
+                try:
+                    _probe(store, video)
+                except VideoDataError as err:
+                    if not (skip_bad and err.usable_frames):
+                        raise
+                    video.length = err.usable_frames
+                    self.truncated.append((err.path, err.problem))
                 if video.length < need_clip and need_clip >= (min_frames or 0):
                     raise VideoDataError(store.display(video.rel),
                                          f"has {video.length} frames, the clip needs {need_clip}")
@@ -608,6 +682,10 @@ class VideoFolder(torch.utils.data.Dataset):
             path, problem = self.skipped[0]
             warnings.warn(f"{self.root}: skipped {len(self.skipped)} bad video(s) of {len(candidates)}; "
                           f"the first: {path}: {problem}", stacklevel=2)
+        if self.truncated:
+            path, problem = self.truncated[0]
+            warnings.warn(f"{self.root}: {len(self.truncated)} video(s) end early and are used up to their last "
+                          f"frame; the first: {path}: {problem}", stacklevel=2)
         self._videos = videos
         self._offsets = np.cumsum([0] + [v.length for v in videos])
 
@@ -680,6 +758,37 @@ class VideoFolder(torch.utils.data.Dataset):
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} items")
         index %= n
+        if not self.skip_bad:
+            return self._item(index)
+        # skip_bad: a video whose frame fails to decode is named once, then never read again; its items are
+        # served by the same position in the next good video, the same way in every worker and after a resume
+        for _ in range(self.num_videos):
+            v = self._video_of(index)
+            if v not in self._failed:
+                try:
+                    return self._item(index)
+                except VideoDataError as err:
+                    self._failed.add(v)
+                    self.skipped.append((err.path, err.problem))
+                    warnings.warn(f"{err.path}: {err.problem}; skipping this video from now on (skip_bad: "
+                                  f"{len(self._failed)} skipped during training)", stacklevel=2)
+            index = self._same_place_in_next_video(index)
+        raise VideoDataError(self.root, f"no video decodes any more ({len(self._failed)} failed during use)")
+
+    def _video_of(self, index: int) -> int:
+        if self.mode == "clips":
+            return index
+        return int(np.searchsorted(self._offsets, index, side="right")) - 1
+
+    def _same_place_in_next_video(self, index: int) -> int:
+        v = self._video_of(index)
+        nxt = (v + 1) % self.num_videos
+        if self.mode == "clips":
+            return nxt
+        k = index - int(self._offsets[v])
+        return int(self._offsets[nxt]) + k % self._videos[nxt].length
+
+    def _item(self, index: int) -> dict:
         if self.mode == "frames":
             v = int(np.searchsorted(self._offsets, index, side="right")) - 1
             k = index - int(self._offsets[v])
@@ -736,9 +845,15 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-def inspect_dataset(root, *, progress: bool = False) -> DatasetReport:
-    """Count videos and frames of a dataset without decoding frames; lists bad videos rather than raising.
-    ``progress`` shows a progress bar over the videos (the CLI turns it on).
+def inspect_dataset(root, *, deep: bool = False, min_frames: int | None = None, purpose: str = "",
+                    progress: bool = False) -> DatasetReport:
+    """Count videos and frames of a dataset; lists bad videos rather than raising.
+
+    By default only headers are read (image headers, video packets), which is quick but cannot see a PNG cut off
+    in the middle or a zip member with a bad CRC.  ``deep=True`` decodes every frame (and so verifies every zip
+    member's CRC), as training would, with a progress bar over the frames.  ``min_frames``: videos shorter than
+    this are listed as bad, ``purpose`` saying what needs that length (e.g. ``"styleinv clips (cpu profile)"``).
+    ``progress`` shows progress bars (the CLI turns them on).
 
     Raises only for the root itself: ``FileNotFoundError`` when missing, :class:`VideoDataError` when it holds
     no videos or is not a readable zip.
@@ -755,6 +870,22 @@ def inspect_dataset(root, *, progress: bool = False) -> DatasetReport:
             good.append(video)
         except VideoDataError as err:
             bad.append((err.path, err.problem))
+    if deep:
+        checked = []
+        with tqdm(total=sum(v.length for v in good), desc="decode every frame", unit="frame",
+                  disable=not progress, leave=False) as bar:
+            for video in good:
+                try:
+                    _deep_check(store, video, bar)
+                    checked.append(video)
+                except VideoDataError as err:
+                    bad.append((err.path, err.problem))
+        good = checked
+    if min_frames:
+        short = [v for v in good if v.length < min_frames]
+        bad += [(store.display(v.rel), f"has {v.length} frames; {min_frames} are needed"
+                                       + (f" for {purpose}" if purpose else "")) for v in short]
+        good = [v for v in good if v.length >= min_frames]
     metadata = None
     if single is None:
         meta_rel = _join(base, "metadata.json")

@@ -36,6 +36,7 @@ class AutoregressiveConfig:
     """Every setting of an autoregressive-baseline run (``config.json`` and every snapshot)."""
 
     data: str = ""
+    skip_bad: bool = False              # skip videos that do not decode (each named in a warning)
     generator: str = ""                 # the StyleGAN2 run folder or file (frozen)
     hidden_dim: int = 512
     noise_dim: int = 128
@@ -99,7 +100,8 @@ class AutoregressiveStage:
             raise ValueError("the autoregressive baseline needs --data: a folder of videos")
         self.sampler = DenseClipSampler(cfg.clip_frames)
         self.data = dataset if dataset is not None else VideoFolder(cfg.data, self.resolution, mode="clips",
-                                                                    clip_sampler=self.sampler, seed=cfg.seed)
+                                                                    clip_sampler=self.sampler, seed=cfg.seed,
+                                                                    skip_bad=cfg.skip_bad)
         self.M = AutoregressiveMotion(self.G.w_dim, cfg.hidden_dim, cfg.noise_dim, cfg.step_scale,
                                       cfg.init_std).to(self.device)
         if cfg.basis_samples > 0:

@@ -61,6 +61,7 @@ class EncoderConfig:
     """Every setting of an encoder run; stored in ``config.json`` and in every snapshot."""
 
     data: str = ""                       # folder of training videos (frames mode)
+    skip_bad: bool = False               # skip videos that do not decode (each named in a warning)
     generator: str = ""                  # the frozen StyleGAN2: a run folder or .safetensors file
     # network (widths min(channel_base / res, channel_max), as StyleGAN2's)
     channel_base: int = 16384
@@ -160,7 +161,7 @@ class InversionStage:
         if dataset is None:
             if not cfg.data:
                 raise ValueError("encoder training needs --data: a folder of videos (see `styleinv data --help`)")
-            dataset = VideoFolder(cfg.data, self.resolution, mode="frames")
+            dataset = VideoFolder(cfg.data, self.resolution, mode="frames", skip_bad=cfg.skip_bad)
         if dataset.resolution != self.resolution:
             raise ValueError(f"{dataset.root}: the dataset is read at {dataset.resolution}², the generator makes "
                              f"{self.resolution}² images")

@@ -41,6 +41,7 @@ class StyleGAN2Config:
     """Every setting of a StyleGAN2 run; stored in ``config.json`` and in every snapshot."""
 
     data: str = ""
+    skip_bad: bool = False              # skip videos that do not decode (each named in a warning) instead of stopping
     resolution: int = 32
     # networks
     z_dim: int = 512
@@ -142,7 +143,8 @@ class StyleGAN2Stage:
         self.memory_format = self.policy.memory_format
         seed_everything(cfg.seed, self.dist.rank)
 
-        self.data = dataset if dataset is not None else VideoFolder(cfg.data, cfg.resolution, mode="frames")
+        self.data = dataset if dataset is not None else VideoFolder(cfg.data, cfg.resolution, mode="frames",
+                                                                    skip_bad=cfg.skip_bad)
         if len(self.data) < cfg.batch:
             raise ValueError(f"{cfg.data}: {len(self.data)} frames is fewer than one batch of {cfg.batch}")
         self.stream = SampleStream(len(self.data), cfg.batch, seed=cfg.seed, rank=self.dist.rank,

@@ -58,6 +58,7 @@ class StyleInVConfig:
     """Every setting of a StyleInV run (``config.json`` and every snapshot)."""
 
     data: str = ""
+    skip_bad: bool = False              # skip videos that do not decode (each named in a warning)
     generator: str = ""                 # StyleGAN2 run folder or exported file (frozen)
     encoder: str = ""                   # inversion encoder run/file (initialisation); "" only with use_encoder=False
     # motion and networks
@@ -189,7 +190,8 @@ class StyleInVStage:
         if not cfg.data and dataset is None:
             raise ValueError("StyleInV training needs --data: a folder of videos (see `styleinv data --help`)")
         self.data = dataset if dataset is not None else VideoFolder(cfg.data, self.resolution, mode="clips",
-                                                                    clip_sampler=self.sampler, seed=cfg.seed)
+                                                                    clip_sampler=self.sampler, seed=cfg.seed,
+                                                                    skip_bad=cfg.skip_bad)
         if self.data.resolution != self.resolution:
             raise ValueError(f"the data is read at {self.data.resolution}², the generator makes {self.resolution}²")
 
