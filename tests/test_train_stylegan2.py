@@ -92,9 +92,11 @@ def test_cli_train_generate_and_refuse_overwrite(frames, tmp_path, capsys):
     assert main(args + ["--resume", "auto"]) == 0
 
 
-def test_two_process_gloo_run_through_torchrun(frames, tmp_path):
-    """`--gpus 2` relaunches itself with torchrun: two CPU ranks (gloo) split the global batch, rank 0 writes."""
+def test_two_process_gloo_run_through_torchrun_on_one_node_and_on_two(frames, tmp_path):
+    """`--gpus 2` relaunches itself with torchrun: two CPU ranks (gloo) split the global batch, rank 0 writes; two
+    torchrun nodes of one process each give the same run."""
     import os
+    import socket
     import subprocess
     import sys
 
@@ -109,6 +111,26 @@ def test_two_process_gloo_run_through_torchrun(frames, tmp_path):
     assert sorted(snap.rng_ranks) == [0, 1], "both ranks' RNG streams are stored for an exact resume"
     G = load_generator(run)
     assert torch.isfinite(G(torch.randn(2, G.z_dim))).all()
+
+    # Two "nodes" on this host (torchrun --nnodes 2, c10d rendezvous on localhost, gloo), one process each: the same
+    # two ranks, so the same run bit for bit; only the writing rank takes the run folder's lock.
+    node_run = tmp_path / "two-nodes"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+              "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "styleinv-test",
+              "-m", "styleinv_lib.cli", "train-stylegan2", "--data", str(frames), "--out", str(node_run),
+              "--profile", "smoke", "--kimg", "0.024", "--batch", "8", "--quiet"]
+    nodes = [subprocess.Popen(launch, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for _ in range(2)]
+    logs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    multi = load_snapshot(RunDir(node_run).latest(), expected_stage="stylegan2")
+    assert multi.extra_json["loop"]["world_size"] == 2 and multi.step == 3
+    for name in ("G", "D", "G_ema"):
+        a, b = snap.modules_state(name), multi.modules_state(name)
+        assert all(torch.equal(a[k], b[k]) for k in a), f"{name} differs between one node and two"
 
 
 def test_fid_during_training_is_logged_and_leaves_the_trajectory_alone(frames, tmp_path, monkeypatch):
@@ -221,3 +243,48 @@ def test_a_frame_that_stops_decoding_mid_run_is_skipped_with_skip_bad(frames, tm
     named = [str(w.message) for w in caught if "skipping this video" in str(w.message)]
     assert len(named) == 1 and "000002/000003.png" in named[0]
     assert load_snapshot(RunDir(tmp_path / "skip").latest()).step == 16
+
+
+def test_the_slurm_example_requeues_a_preempted_run_that_then_resumes(frames, tmp_path):
+    """examples/slurm/train_stylegan2.sbatch under stand-ins for srun and scontrol: SIGTERM to the batch script
+    (what `--signal=B:TERM@120` or a pre-emption sends) → a snapshot, `scontrol requeue`; the requeued job resumes."""
+    import os
+    import signal
+    import stat
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "slurm" / "train_stylegan2.sbatch"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_ins = {
+        "srun": '#!/bin/bash\nshift\nexec "$@"\n',                                   # drop --kill-on-bad-exit=1
+        "torchrun": f'#!/bin/bash\nexec "{sys.executable}" -m torch.distributed.run "$@"\n',
+        "scontrol": f'#!/bin/bash\nif [ "$1" = show ]; then echo 127.0.0.1; else echo "$@" >> "{tmp_path}/requeued"; fi\n',
+    }
+    for name, body in stand_ins.items():
+        (bin_dir / name).write_text(body)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    run = tmp_path / "run"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1", "SLURM_NNODES": "1",
+           "SLURM_GPUS_ON_NODE": "1", "SLURM_JOB_NODELIST": "node1", "SLURM_JOB_ID": "4242",
+           "DATA": str(frames), "OUT": str(run), "PROFILE": "smoke",
+           "STYLEINV_ARGS": "--kimg 100 --batch 4 --snapshot-kimg 1000 --quiet"}
+    job = subprocess.Popen(["bash", str(script)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=env, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not ((run / "stats.jsonl").exists() and (run / "stats.jsonl").read_text().strip()):
+        assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0][-3000:]
+        time.sleep(0.2)
+    job.send_signal(signal.SIGTERM)
+    out = job.communicate(timeout=300)[0]
+    assert job.returncode == 0 and "stopped with a snapshot" in out, out[-3000:]
+    assert (tmp_path / "requeued").read_text().split() == ["requeue", "4242"]
+    first = load_snapshot(RunDir(run).latest(), expected_stage="stylegan2").step
+    assert first > 0
+    env["STYLEINV_ARGS"] = f"--kimg {(first + 3) * 4 / 1000} --batch 4 --quiet"      # the requeued job
+    again = subprocess.run(["bash", str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0 and "finished" in again.stdout, again.stdout[-3000:] + again.stderr[-3000:]
+    assert load_snapshot(RunDir(run).latest(), expected_stage="stylegan2").step == first + 3
