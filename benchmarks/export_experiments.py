@@ -37,7 +37,7 @@ def _same_as_committed(run: Path, committed: Path) -> bool:
     import torch
 
     from styleinv_lib.loading import resolve_checkpoint
-    from styleinv_lib.train.checkpoint import load_snapshot
+    from styleinv_lib.checkpoint import load_snapshot
 
     if not committed.exists():
         return False

@@ -25,7 +25,7 @@ from styleinv_lib.data import export_synthfaces
 from styleinv_lib.generate import generate_video
 from styleinv_lib.nn import Generator
 from styleinv_lib.nn.encoder import InversionEncoder
-from styleinv_lib.train.checkpoint import save_snapshot
+from styleinv_lib.checkpoint import save_snapshot
 from styleinv_lib.train.styleinv import StyleInVStage, config_for_profile
 from styleinv_lib.train.stylegan2 import config_for_profile as sg2_config
 

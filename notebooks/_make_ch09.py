@@ -26,8 +26,10 @@ comparable** with the paper's numbers, which are printed beside ours only to com
 ```
 
 The paper's evidence for StyleInV {cite}`wang2023styleinv` is quantitative: FID {cite}`heusel2017gans` and FVD
-{cite}`unterthiner2018towards` on four datasets against MoCoGAN-HD, DIGAN and StyleGAN-V (Table 1), a user study
-(Table 2), and an ablation of each component on DeeperForensics {cite}`jiang2020deeperforensics` (Table 3);
+{cite}`unterthiner2018towards` on four datasets against MoCoGAN-HD, DIGAN, StyleGAN-V and Long-Video-GAN (Table 1),
+an extended comparison on DeeperForensics (Table 2: MoCoGAN-HD given sparse training, DIGAN trained on 128-frame
+clips, to show that neither change alone closes the gap), and an ablation of each component on DeeperForensics
+{cite}`jiang2020deeperforensics` (Table 3);
 qualitatively, long videos that keep their subject (Fig. 7) where autoregressive models drift or freeze.
 This chapter runs the same protocol on our SynthFaces benchmark (and Table 1 on SynthSky), with two additions
 that synthetic data makes possible: ground-truth **identity** and **motion** measurements by the SynthFaces probe

@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_video import add_skip_bad_arg, add_speed_args
+from .cli_common import add_skip_bad_arg, add_speed_args, relaunch_with_torchrun
 from .profiles import PROFILES, get_profile
 
 
@@ -179,24 +179,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
-    """Run the same command in ``nproc`` processes (one per GPU) through torchrun."""
-    import subprocess
-
-    args = list(argv)
-    i = args.index("--gpus")
-    del args[i:i + 2]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "styleinv_lib.cli", *args]
-    print("launching:", " ".join(cmd))
-    return subprocess.call(cmd)
-
-
 def _train_stylegan2(args, argv) -> int:
     import os
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        return _relaunch_with_torchrun(args.gpus, argv)
+        return relaunch_with_torchrun(args.gpus, argv)
     from .train.loop import exit_status
     from .train.stylegan2 import config_for_profile, train_stylegan2
 
@@ -281,7 +268,8 @@ def _invert(args) -> int:
 def _metrics(args) -> int:
     import json
 
-    from .metrics.protocol import DatasetClips, append_results, evaluate, load_clip_source, protocol_for_profile
+    from .generate import load_clip_source
+    from .metrics.protocol import DatasetClips, append_results, evaluate, protocol_for_profile
     from .train.loop import pick_device
 
     device = pick_device(args.device)

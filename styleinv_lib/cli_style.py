@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_video import add_run_args, add_speed_args
+from .cli_common import add_run_args, add_speed_args, relaunch_with_torchrun
 from .profiles import PROFILES
 
 
@@ -45,9 +45,7 @@ def run_finetune_style(args: argparse.Namespace) -> int:
     import os
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        from .cli import _relaunch_with_torchrun
-
-        return _relaunch_with_torchrun(args.gpus, args.argv)
+        return relaunch_with_torchrun(args.gpus, args.argv)
     from .train.loop import exit_status
     from .train.style_transfer import config_for_profile, train_style_transfer
 

@@ -6,34 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .cli_common import add_run_args, add_skip_bad_arg, add_speed_args, relaunch_with_torchrun
 from .profiles import PROFILES
-
-
-def add_run_args(p) -> None:
-    """The options every training command shares: snapshots, seed, device, resuming, GPUs, progress bar."""
-    p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
-    p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
-    p.add_argument("--gpus", type=int, default=1, help="processes to launch on this node with torchrun")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def add_speed_args(p) -> None:
-    """``--precision`` and ``--compile/--no-compile`` (default: the profile's), shared by the training commands."""
-    p.add_argument("--precision", default=None, choices=["auto", "bf16", "fp16", "fp32"],
-                   help="mixed precision (auto: bf16 on CPUs with AMX/AVX-512 BF16 and on Ampere+ GPUs, fp16 on "
-                        "Volta/Turing, fp32 elsewhere)")
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the networks of the training step (default: the profile's)")
-
-
-def add_skip_bad_arg(p) -> None:
-    """``--skip-bad`` for the training commands that read videos."""
-    p.add_argument("--skip-bad", action="store_true",
-                   help="skip videos that cannot be read or stop decoding (each is named in a warning; a video "
-                        "file that ends early is used up to its last frame) instead of stopping; check a dataset "
-                        "first with `styleinv data inspect --deep`")
 
 
 def add_video_cli(sub) -> None:
@@ -89,9 +63,7 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
     import os
 
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
-        from .cli import _relaunch_with_torchrun
-
-        return _relaunch_with_torchrun(args.gpus, args.argv)
+        return relaunch_with_torchrun(args.gpus, args.argv)
     from .train.loop import exit_status
     from .train.styleinv import config_for_profile, train_styleinv
 

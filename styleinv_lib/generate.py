@@ -23,67 +23,15 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from .metrics.protocol import to_uint8  # [-1, 1] → uint8 as StyleGAN-V's metric code rounds (re-exported here)
+from .metrics.protocol import StaticImageClips
+from .nn.styleinv import iter_latent_chunks, generate_video, latent_sequence
+from .pixels import to_uint8  # [-1, 1] → uint8 as StyleGAN-V's metric code rounds (re-exported here)
 
 Tensor = torch.Tensor
 
 __all__ = ["AutoregressiveVideoGenerator", "StyleInVClips", "VideoGenerator", "check_compatible", "decode_latents",
            "generate_video", "latent_sequence", "load_autoregressive_generator", "load_video_generator",
-           "side_by_side", "to_uint8", "write_videos"]
-
-
-def _as_time_grid(timestamps, batch: int, device) -> Tensor:
-    t = torch.as_tensor(np.asarray(timestamps) if not isinstance(timestamps, Tensor) else timestamps,
-                        dtype=torch.float32)
-    if t.ndim == 1:
-        t = t[None].expand(batch, -1)
-    if t.ndim != 2 or t.shape[0] != batch:
-        raise ValueError(f"timestamps must be T or B×T with B = {batch}, got shape {tuple(t.shape)}")
-    if (t < 0).any():
-        raise ValueError("timestamps must be >= 0 (frame 0 is G(w0))")
-    return t.to(device)
-
-
-@torch.no_grad()
-def generate_video(G, styleinv, w0: Tensor, timestamps, motion_seeds=None, *, chunk: int = 64,
-                   x0: Tensor | None = None, noise_mode: str = "const", return_latents: bool = False):
-    """Frames ``B×T×3×R×R`` (float in [-1, 1], on the CPU) of the videos ``(w0, motion_seeds)`` at ``timestamps``.
-
-    ``w0``: B×w_dim.  ``timestamps``: T (shared) or B×T frame times ≥ 0.  ``motion_seeds``: B ints (default
-    ``0..B-1``).  ``chunk``: frames per forward pass per video (memory is bounded by ``B·chunk`` frames).  ``x0``:
-    ``G(w0)`` if already computed.  ``return_latents``: also return ``w_t`` (B×T×w_dim).
-    """
-    b = w0.shape[0]
-    frames, latents = [], []
-    for w in _latent_chunks(G, styleinv, w0, timestamps, motion_seeds, chunk, x0, noise_mode):
-        img = G.synthesis(w.reshape(-1, w.shape[-1]), noise_mode=noise_mode)
-        frames.append(img.reshape(b, w.shape[1], *img.shape[1:]).float().cpu())
-        if return_latents:
-            latents.append(w.float().cpu())
-    video = torch.cat(frames, dim=1)
-    return (video, torch.cat(latents, dim=1)) if return_latents else video
-
-
-def _latent_chunks(G, styleinv, w0: Tensor, timestamps, motion_seeds, chunk: int, x0: Tensor | None,
-                   noise_mode: str) -> Iterator[Tensor]:
-    """``w_t`` (B×n×w_dim) for successive chunks of ``chunk`` timestamps (Eq. 2; ``x0 = G(w0)``)."""
-    b = w0.shape[0]
-    t = _as_time_grid(timestamps, b, w0.device)
-    seeds = torch.arange(b) if motion_seeds is None else torch.as_tensor(motion_seeds, dtype=torch.int64)
-    if seeds.shape != (b,):
-        raise ValueError(f"motion_seeds must hold one seed per video ({b}), got shape {tuple(seeds.shape)}")
-    if x0 is None and styleinv.use_encoder:
-        x0 = G.synthesis(w0, noise_mode=noise_mode)
-    for start in range(0, t.shape[1], chunk):
-        yield styleinv(w0, x0, seeds, t[:, start:start + chunk])
-
-
-@torch.no_grad()
-def latent_sequence(G, styleinv, w0: Tensor, timestamps, motion_seeds=None, *, chunk: int = 64,
-                    x0: Tensor | None = None, noise_mode: str = "const") -> Tensor:
-    """The latents ``w_t`` (B×T×w_dim, CPU) of the videos ``(w0, motion_seeds)`` without decoding frames."""
-    return torch.cat([w.float().cpu() for w in _latent_chunks(G, styleinv, w0, timestamps, motion_seeds, chunk,
-                                                              x0, noise_mode)], dim=1)
+           "load_clip_source", "side_by_side", "to_uint8", "write_videos"]
 
 
 def check_compatible(G, other, name: str = "generator") -> None:
@@ -181,7 +129,7 @@ class VideoGenerator:
     @torch.no_grad()
     def latent_chunks(self, w0: Tensor, num_frames: int, *, motion_seeds=None, chunk: int = 64) -> Iterator[Tensor]:
         """``w_t`` for frames ``0..num_frames-1`` in successive chunks (B×n×w_dim, CPU), computed chunk by chunk."""
-        for w in _latent_chunks(self.G, self.styleinv, w0.to(self.device), _times(num_frames, None), motion_seeds,
+        for w in iter_latent_chunks(self.G, self.styleinv, w0.to(self.device), _times(num_frames, None), motion_seeds,
                                 chunk, None, self.noise_mode):
             yield w.float().cpu()
 
@@ -298,7 +246,7 @@ def load_video_generator(path, *, generator=None, encoder=None, device="cpu", wh
     :meth:`VideoGenerator.w0_from_images` needs it; the recorded one is loaded when the file exists).
     """
     from .loading import load_encoder, resolve_checkpoint
-    from .train.checkpoint import load_snapshot
+    from .checkpoint import load_snapshot
     from .train.styleinv import STAGE, build_styleinv
 
     snap = load_snapshot(resolve_checkpoint(path), expected_stage=STAGE)
@@ -350,7 +298,7 @@ def load_autoregressive_generator(path, *, generator=None, device="cpu", which: 
     from .loading import resolve_checkpoint
     from .nn.autoregressive import AutoregressiveMotion
     from .train.autoregressive import STAGE
-    from .train.checkpoint import load_snapshot
+    from .checkpoint import load_snapshot
 
     snap = load_snapshot(resolve_checkpoint(path), expected_stage=STAGE)
     G = _recorded_generator(snap, generator, device)
@@ -359,3 +307,27 @@ def load_autoregressive_generator(path, *, generator=None, device="cpu", which: 
     return AutoregressiveVideoGenerator(G, motion, device=device,
                                         info={"motion_kind": "autoregressive", "path": str(snap.path),
                                               "step": snap.config.get("step", snap.step)})
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What the metrics evaluate: a clip source for any checkpoint
+
+
+def load_clip_source(path, *, device="cpu", generator=None):
+    """The clips the metrics protocol (:func:`~styleinv_lib.metrics.protocol.evaluate`) draws from a run folder or
+    snapshot, chosen by the stage it records: a ``stylegan2`` generator's images held still (the no-motion
+    baseline, :class:`~styleinv_lib.metrics.protocol.StaticImageClips`), StyleInV's videos or the autoregressive
+    baseline's (``generator`` overrides the StyleGAN2 the run recorded)."""
+    from .checkpoint import read_snapshot_metadata
+    from .loading import load_generator, resolve_checkpoint
+
+    snapshot = resolve_checkpoint(path)
+    stage = read_snapshot_metadata(snapshot).get("stage", "?")
+    if stage == "stylegan2":
+        return StaticImageClips(load_generator(snapshot, device=device), device=device)
+    if stage == "styleinv":
+        return load_video_generator(snapshot, generator=generator, device=device).clip_source()
+    if stage == "autoregressive":
+        return load_autoregressive_generator(snapshot, generator=generator, device=device).clip_source()
+    raise ValueError(f"{snapshot}: a '{stage}' snapshot cannot generate videos for the metrics (stages that can: "
+                     "autoregressive, stylegan2, styleinv)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 from ._version import __version__
-from .train.checkpoint import CheckpointError, RunDir, Snapshot, load_snapshot, save_snapshot
+from .checkpoint import CheckpointError, RunDir, Snapshot, load_snapshot, save_snapshot
 
 
 def resolve_checkpoint(path) -> Path:
@@ -144,7 +144,7 @@ def _check_download(path: Path, name: str) -> None:
     elif name.endswith(".json"):
         json.loads(path.read_text())
     else:
-        from .train.checkpoint import read_snapshot_metadata
+        from .checkpoint import read_snapshot_metadata
 
         read_snapshot_metadata(path)
 

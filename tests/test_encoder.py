@@ -8,7 +8,7 @@ import torch
 from styleinv_lib.data import export_synthfaces
 from styleinv_lib.nn.encoder import InversionEncoder
 from styleinv_lib.nn.stylegan2 import Generator
-from styleinv_lib.train.checkpoint import RunDir, load_snapshot, save_snapshot
+from styleinv_lib.checkpoint import RunDir, load_snapshot, save_snapshot
 from styleinv_lib.train.inversion import InversionStage, config_for_profile, heldout_split, train_encoder
 
 

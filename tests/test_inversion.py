@@ -10,7 +10,7 @@ from styleinv_lib.inversion import invert, psnr, reconstruction_summary
 from styleinv_lib.loading import export_encoder, load_encoder
 from styleinv_lib.nn.encoder import InversionEncoder
 from test_encoder import tiny_generator  # the same untrained smoke-sized G
-from styleinv_lib.train.checkpoint import CheckpointError, save_snapshot
+from styleinv_lib.checkpoint import CheckpointError, save_snapshot
 from styleinv_lib.train.inversion import config_for_profile, train_encoder
 
 

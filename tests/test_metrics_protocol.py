@@ -154,7 +154,7 @@ def test_cli_real_vs_real_appends_json(faces16, tmp_path, capsys):
 
 
 def test_cli_refuses_a_stage_that_makes_no_videos(faces16, tmp_path, capsys):
-    from styleinv_lib.train.checkpoint import save_snapshot
+    from styleinv_lib.checkpoint import save_snapshot
 
     snap = save_snapshot(tmp_path / "enc.safetensors", stage="encoder", config={}, modules={"E": torch.nn.Linear(2, 2)})
     assert main(["metrics", "--generator", str(snap), "--data", str(faces16), "--quiet"]) == 2

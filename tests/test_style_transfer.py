@@ -20,7 +20,7 @@ from styleinv_lib.metrics.probe import load_probe, parse_styles
 from styleinv_lib.nn import Generator
 from styleinv_lib.nn.motion import MotionEncoder
 from styleinv_lib.nn.styleinv import StyleInV
-from styleinv_lib.train.checkpoint import CheckpointError, save_snapshot
+from styleinv_lib.checkpoint import CheckpointError, save_snapshot
 from styleinv_lib.train.style_transfer import (
     StyleTransferStage, config_for_profile, default_freeze_res, frozen_parameter_names, train_style_transfer,
 )
@@ -329,7 +329,7 @@ def test_two_process_gloo_fine_tuning(assets, tmp_path):
     import subprocess
     import sys
 
-    from styleinv_lib.train.checkpoint import RunDir, load_snapshot
+    from styleinv_lib.checkpoint import RunDir, load_snapshot
 
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "styleinv_lib.cli", "finetune-style", "--generator", str(assets / "G.safetensors"),

@@ -10,12 +10,12 @@ import torch
 from styleinv_lib.cli import main as cli_main
 from styleinv_lib.data.export import export_synthfaces
 from styleinv_lib.generate import generate_video, load_video_generator
-from styleinv_lib.metrics.protocol import load_clip_source
+from styleinv_lib.generate import load_clip_source
 from styleinv_lib.nn import Generator
 from styleinv_lib.nn.encoder import InversionEncoder
 from styleinv_lib.nn.motion import MotionEncoder
 from styleinv_lib.nn.styleinv import StyleInV
-from styleinv_lib.train.checkpoint import save_snapshot
+from styleinv_lib.checkpoint import save_snapshot
 from styleinv_lib.train.styleinv import StyleInVStage, config_for_profile, export_styleinv, train_styleinv
 
 W = 32
@@ -260,7 +260,7 @@ def test_two_process_gloo_run_through_torchrun(assets, tmp_path):
     import subprocess
     import sys
 
-    from styleinv_lib.train.checkpoint import RunDir, load_snapshot
+    from styleinv_lib.checkpoint import RunDir, load_snapshot
 
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "styleinv_lib.cli", "train-styleinv", "--generator", str(assets / "G.safetensors"),

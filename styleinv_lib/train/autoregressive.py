@@ -217,7 +217,7 @@ def export_autoregressive(run, out, *, which: str = "M_ema") -> Path:
     stays a separate file, as for :func:`styleinv_lib.train.styleinv.export_styleinv`)."""
     from ..loading import resolve_checkpoint
     from .._version import __version__
-    from .checkpoint import load_snapshot, save_snapshot
+    from ..checkpoint import load_snapshot, save_snapshot
 
     snap = load_snapshot(resolve_checkpoint(run), expected_stage=STAGE)
     M = AutoregressiveMotion(**snap.config["motion"])

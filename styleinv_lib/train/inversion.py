@@ -46,7 +46,7 @@ from ..data.video import VideoFolder
 from ..inversion import lpips_input, psnr
 from ..nn.encoder import InversionEncoder
 from ..profiles import get_profile
-from .checkpoint import Snapshot
+from ..checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream, local_batch
 from .loop import (
     StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, make_grid, pick_device, precision_policy,

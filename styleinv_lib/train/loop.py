@@ -48,7 +48,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .checkpoint import (
+from ..checkpoint import (
     CheckpointError, RunDir, Snapshot, capture_rng_state, load_snapshot, preserve_rng, save_snapshot, to_jsonable,
 )
 from .distributed import DistributedContext
@@ -336,7 +336,7 @@ def _to_floats(values: list) -> list[float]:
 
 @dataclass
 class StageState:
-    """What a stage hands to the loop for a snapshot (see :func:`~styleinv_lib.train.checkpoint.save_snapshot`).
+    """What a stage hands to the loop for a snapshot (see :func:`~styleinv_lib.checkpoint.save_snapshot`).
 
     ``extra_json`` must not use the key ``"loop"``: the loop stores its own counters there.
     """

@@ -37,7 +37,7 @@ import torch
 from ..data.images import ImageFolder
 from ..nn.stylegan2 import Generator
 from ..profiles import get_profile
-from .checkpoint import CheckpointError, RunDir, Snapshot, load_snapshot
+from ..checkpoint import CheckpointError, RunDir, Snapshot, load_snapshot
 from .distributed import DistributedContext
 from .loop import TrainLoop, TrainResult, dataclass_from_dict, make_grid, save_sample_grid
 from .stylegan2 import StyleGAN2Config, StyleGAN2Stage

@@ -23,7 +23,7 @@ from ..data.video import VideoFolder
 from ..nn.stylegan2 import Discriminator, Generator, style_mix
 from ..profiles import get_profile
 from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
-from .checkpoint import Snapshot
+from ..checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream
 from .loop import (
     StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,

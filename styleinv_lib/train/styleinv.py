@@ -39,7 +39,7 @@ from ..nn.styleinv import StyleInV
 from ..nn.video_disc import SparseVideoDiscriminator
 from ..profiles import get_profile
 from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
-from .checkpoint import Snapshot
+from ..checkpoint import Snapshot
 from .distributed import DistributedContext
 from .loop import (
     StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,
@@ -383,7 +383,7 @@ class StyleInVStage:
     @torch.no_grad()
     def sample(self) -> torch.Tensor:
         """4 videos × 8 frames (t = 0, 4, ..., 28) of the EMA model; rows are videos.  Saved under ``samples/``."""
-        from ..generate import generate_video
+        from ..nn.styleinv import generate_video
 
         t = torch.arange(0, 32, 4, dtype=torch.float32)
         video = generate_video(self.G, self.SI_ema, self.sample_w0, t, motion_seeds=[0, 1, 2, 3])
@@ -394,7 +394,7 @@ class StyleInVStage:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """SynthFaces probe metrics of the EMA model: identity preservation over the video and first-frame error."""
-        from ..generate import generate_video
+        from ..nn.styleinv import generate_video
         from ..metrics.groundtruth import first_frame_error, identity_preservation
         from ..metrics.probe import load_probe
 
@@ -441,7 +441,7 @@ def export_styleinv(run, out, *, which: str = "SI_ema") -> Path:
     that :func:`styleinv_lib.generate.load_video_generator` reads (the generator stays a separate file)."""
     from ..loading import resolve_checkpoint
     from .._version import __version__
-    from .checkpoint import load_snapshot, save_snapshot
+    from ..checkpoint import load_snapshot, save_snapshot
 
     snap = load_snapshot(resolve_checkpoint(run), expected_stage=STAGE)
     SI = build_styleinv(snap.config["networks"])
