@@ -158,4 +158,11 @@ def test_baseline_videos_through_the_video_generator_interface(assets, tmp_path)
     exported = load_autoregressive_generator(out)
     assert torch.equal(exported.video(w0, 20, motion_seeds=[3, 4]), video)
     assert exported.info["step"] == gen.info["step"] == 4
+    # what `styleinv metrics --motion RUN` evaluates: the baseline is a clip source like StyleInV
+    from styleinv_lib.generate import load_clip_source
+
+    source = load_clip_source(tmp_path / "run")
+    assert torch.equal(next(iter(source.clips(2, 6, seed=0, batch=2))), clips)
+    with pytest.raises(ValueError, match="cannot generate videos for the metrics"):
+        load_clip_source(assets / "E.safetensors")                    # an encoder makes no videos
     assert out.stat().st_size < resolve_checkpoint(tmp_path / "run").stat().st_size / 2
