@@ -159,3 +159,14 @@ def test_cli_refuses_a_stage_that_makes_no_videos(faces16, tmp_path, capsys):
     snap = save_snapshot(tmp_path / "enc.safetensors", stage="encoder", config={}, modules={"E": torch.nn.Linear(2, 2)})
     assert main(["metrics", "--generator", str(snap), "--data", str(faces16), "--quiet"]) == 2
     assert "'encoder' snapshot cannot generate videos" in capsys.readouterr().err
+
+
+def test_real_frames_are_independent_still_frames_for_the_image_fid_floor(uneven):
+    source = P.RealFrames(uneven, 8)
+    assert source.fid_frames_per_clip == 1
+    clips = torch.cat(list(source.clips(37, 3, seed=4, batch=10)))
+    assert clips.shape == (37, 3, 3, 8, 8) and torch.equal(clips[:, 0], clips[:, 2])
+    keys = {(int(c[0, 0, 0, 0]), int(c[0, 1, 0, 0])) for c in clips}        # (video * 50, frame) of each pick
+    assert len(keys) == 37, "37 frames of the 37 in the folder: every frame once, none twice"
+    again = torch.cat(list(source.clips(37, 3, seed=4, batch=7)))
+    assert torch.equal(clips, again) and not torch.equal(clips, torch.cat(list(source.clips(37, 3, seed=5, batch=7))))

@@ -121,6 +121,28 @@ class StaticImageClips:
             yield img.unsqueeze(1).expand(-1, num_frames, -1, -1, -1)
 
 
+class RealFrames:
+    """Random frames of a real dataset (another split than the statistics'), each held still like
+    :class:`StaticImageClips`: the FID an image generator would get if its samples were real frames, i.e. the
+    floor of the image FID at these sample sizes (``fid_frames_per_clip = 1``: independent frames)."""
+
+    def __init__(self, root, resolution: int):
+        from ..data.video import VideoFolder
+
+        self.folder = VideoFolder(root, resolution, mode="frames")
+        self.resolution = int(resolution)
+        self.description = f"random real frames of {root}, {self.resolution}²"
+        self.fid_frames_per_clip = 1
+
+    def clips(self, n: int, num_frames: int, *, seed: int, batch: int) -> Iterator[torch.Tensor]:
+        order = np.random.default_rng([seed, 0xF1D]).permutation(len(self.folder))
+        if n > len(order):
+            order = np.resize(order, n)
+        for start in range(0, n, batch):
+            frames = torch.stack([self.folder[int(i)]["image"] for i in order[start:start + batch]])
+            yield frames.unsqueeze(1).expand(-1, num_frames, -1, -1, -1)
+
+
 class DatasetClips:
     """Clips read from a folder of videos (generated ones, or a second real split), from frame 0 by default."""
 
@@ -377,5 +399,5 @@ def append_results(run_dir, record: dict) -> Path:
 
 
 __all__ = ["ClipSource", "DatasetClips", "HeldOutClips", "METRICS", "PROTOCOL_PRESETS", "Protocol",
-           "StaticImageClips", "append_results", "dataset_fingerprint", "evaluate", "fake_stats",
+           "RealFrames", "StaticImageClips", "append_results", "dataset_fingerprint", "evaluate", "fake_stats",
            "metric_length", "protocol_for_profile", "real_stats", "to_uint8"]
