@@ -714,12 +714,12 @@ class TrainLoop:
         if lock is not None:
             try:
                 lock.acquire()
-            except RunFolderLocked as err:
+            except (RunFolderLocked, OSError) as err:        # held by another run, or not writable
                 refusal = err
-        (locked_out,) = self._agree(refusal is not None)
+        (locked_out,) = self._agree(refusal is not None)     # the other ranks stop too instead of waiting
         if locked_out:
             raise refusal if refusal is not None else RunFolderLocked(
-                f"{self.run_dir.path} is in use by another training run (rank 0 could not lock it)")
+                f"{self.run_dir.path} could not be locked by rank 0 (see its error); nothing was changed")
         try:
             return self._run_locked()
         finally:
