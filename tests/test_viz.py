@@ -79,11 +79,13 @@ def test_encode_mp4_odd_size_and_layouts():
     assert decoded.shape == (6, 34, 48, 3)                    # padded to even sizes
     assert np.abs(decoded[:, :33, :47].astype(int) - frames).mean() < 8
     # torch, channels first: the same video.  (x264 does not encode the same frames to the same bytes every time,
-    # so the layouts are compared where the result is exact, and the decoded videos within a rounding step.)
+    # so the layouts are compared where the result is exact, and the decoded videos within x264's own spread: two
+    # encodings of the same frames differ by up to ~1 level on average at crf 20.)
     chw = torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous()
     assert np.array_equal(vv.to_uint8_frames(chw), frames)
     again = decode_mp4(vv.encode_mp4(chw))
-    assert again.shape == decoded.shape and np.abs(again.astype(int) - decoded).mean() < 1
+    assert again.shape == decoded.shape and np.abs(again.astype(int) - decoded).mean() < 3
+    assert np.abs(again[:, :33, :47].astype(int) - frames).mean() < 8
 
 
 def test_rgb_to_yuv420p_is_bt709_limited_range():
@@ -328,7 +330,7 @@ def test_mp4_writer_chunk_by_chunk_is_the_whole_file_and_atomic(tmp_path):
             assert not path.exists(), "the file appears only when complete"
     streamed, whole = decode_mp4(path.read_bytes()), decode_mp4(vv.encode_mp4(frames, fps=25))
     assert streamed.shape == whole.shape == (9, 34, 48, 3)
-    assert np.abs(streamed.astype(int) - whole).mean() < 1
+    assert np.abs(streamed.astype(int) - whole).mean() < 3            # x264's run-to-run spread, see above
     assert np.abs(streamed[:, :33, :47].astype(int) - frames).mean() < 8
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
     with pytest.raises(RuntimeError):                   # an error half-way leaves nothing behind
