@@ -483,7 +483,8 @@ w0 = gen.w0_from_seeds(range(1000, 1000 + N))
 video = gen.video(w0, T, motion_seeds=range(N))                          # N x T x 3 x R x R in [-1, 1]
 with torch.no_grad():
     x0 = G.synthesis(w0, noise_mode="const")
-print(f"model {SI_SOURCE.name}: {gen.info}; {N} videos x {T} frames in {time.time() - t_start:.1f} s")
+shown = {k: v for k, v in gen.info.items() if k != "path"}                # the file name is printed already
+print(f"model {SI_SOURCE.name}: {shown}; {N} videos x {T} frames in {time.time() - t_start:.1f} s")
 # upscale=2 keeps colour intact under H.264's half-resolution chroma; the browser enlarges the rest, pixelated
 display(HTML(vv.video_html(vv.video_grid(list(to_uint8(video[:8])), nrow=4), fps=16, width=512, upscale=2)))
 """),

@@ -161,6 +161,7 @@ by, source = results_or_committed(ROOT / "runs" / "experiments", profile.name, E
 res_profile = by["full"]["profile"]
 metrics = list(protocol_metrics(res_profile))
 ours = lambda name, m: by[name]["protocol"]["metrics"][m]
+source = source.replace(f"{ROOT}/", "")                               # relative to the book
 print(f"{len(by)} rows from {source}; protocol {by['full']['protocol']['protocol']}")
 """),
     md(r"""
@@ -331,7 +332,7 @@ for name in SKY_ROWS:
     cells += [f"{r['train_seconds'] / 60:.0f}" if r["train_seconds"] else "—"]
     lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
 display(Markdown("\\n".join(lines)))
-print(f"{len(sky)} rows from {sky_source}")
+print(f"{len(sky)} rows from {sky_source.replace(f'{ROOT}/', '')}")
 """),
     md(r"""
 **On SynthSky the ordering reproduces on every metric.**  StyleInV scores FID 190, FVD$_{16}$ 393 and
