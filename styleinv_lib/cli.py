@@ -420,15 +420,13 @@ def _frames_needed(stage: str | None, profile: str | None) -> tuple[int | None, 
     """The fewest frames a video needs for ``stage``'s clips under ``profile``, and a description of them."""
     if stage in (None, "stylegan2", "encoder"):
         return None, ""                                        # single frames: any readable video will do
-    from .data.video import DenseClipSampler, SparseClipSampler
+    from .data.video import DenseClipSampler
 
     prof = get_profile(profile).name
     if stage == "styleinv":
-        from .train.styleinv import config_for_profile
+        from .train.styleinv import clip_sampler, config_for_profile
 
-        cfg = config_for_profile(prof)
-        sampler = SparseClipSampler(num_frames=cfg.num_frames, max_distance=cfg.max_distance, scheme="official",
-                                    window=cfg.window)
+        sampler = clip_sampler(config_for_profile(prof))
     else:
         from .train.autoregressive import config_for_profile
 

@@ -223,7 +223,7 @@ def write_videos(gen: VideoGenerator, generators: Sequence, w0: Tensor, num_fram
     try:
         for w in gen.latent_chunks(w0, num_frames, motion_seeds=motion_seeds, chunk=chunk):
             latents.append(w)
-            videos = [decode_latents(other, w, chunk=max(chunk, 1) * w.shape[0], noise_mode=gen.noise_mode)
+            videos = [decode_latents(other, w, chunk=chunk * w.shape[0], noise_mode=gen.noise_mode)
                       for other in decoders]
             for video, row in zip(videos, writers):
                 for i, writer in enumerate(row):

@@ -790,7 +790,7 @@ class VideoFolder(torch.utils.data.Dataset):
 
     def _item(self, index: int) -> dict:
         if self.mode == "frames":
-            v = int(np.searchsorted(self._offsets, index, side="right")) - 1
+            v = self._video_of(index)
             k = index - int(self._offsets[v])
             return {"image": self._output(self.read_frames(v, [k])[0]), "video": v, "frame": k}
         rng = np.random.default_rng([self.seed, self.epoch, index])

@@ -150,6 +150,12 @@ def config_for_profile(profile=None, **overrides) -> StyleInVConfig:
     return StyleInVConfig.from_dict(values)
 
 
+def clip_sampler(cfg: StyleInVConfig) -> SparseClipSampler:
+    """The FFA-ST clips of a run (§3.4, the official scheme): what training draws and what a dataset must hold."""
+    return SparseClipSampler(num_frames=cfg.num_frames, max_distance=cfg.max_distance, scheme="official",
+                             window=cfg.window)
+
+
 def build_styleinv(networks: dict, encoder=None) -> StyleInV:
     """StyleInV from the ``networks`` record of a run (``encoder``: the trained raw encoder to copy, or None to
     build its architecture from the record, e.g. before loading a snapshot)."""
@@ -185,8 +191,7 @@ class StyleInVStage:
             if E.resolution != self.resolution or E.w_dim != self.G.w_dim:
                 raise ValueError(f"{cfg.encoder}: the encoder is for {E.resolution}² / w_dim {E.w_dim}, the "
                                  f"generator {cfg.generator} is {self.resolution}² / w_dim {self.G.w_dim}")
-        self.sampler = SparseClipSampler(num_frames=cfg.num_frames, max_distance=cfg.max_distance, scheme="official",
-                                         window=cfg.window)
+        self.sampler = clip_sampler(cfg)
         if not cfg.data and dataset is None:
             raise ValueError("StyleInV training needs --data: a folder of videos (see `styleinv data --help`)")
         self.data = dataset if dataset is not None else VideoFolder(cfg.data, self.resolution, mode="clips",

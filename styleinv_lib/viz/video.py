@@ -125,10 +125,10 @@ def encode_mp4(frames: Any, fps: float = 12, *, crf: int = 20, preset: str = "me
         preset: x264 speed/size trade-off.
 
     The stream is ``libx264`` / ``yuv420p`` / BT.709 (tagged, so browsers convert colours back as we converted
-    them; the conversion is :func:`rgb_to_yuv420p`), and the mp4 is rearranged the way FFmpeg's ``-movflags +faststart`` does it: the
-    ``moov`` index comes before the media data.  (FFmpeg's own option re-opens the output *by file name* to do
-    this, which an in-memory buffer cannot offer, so :func:`_faststart` does it here; the result is byte-for-byte
-    the same layout.)  :class:`Mp4Writer` writes the same file frame chunk by frame chunk.
+    them; the conversion is :func:`rgb_to_yuv420p`), and the mp4 is rearranged the way FFmpeg's
+    ``-movflags +faststart`` does it: the ``moov`` index comes before the media data.  (FFmpeg's own option
+    re-opens the output *by file name* to do this, which an in-memory buffer cannot offer, so :func:`_faststart`
+    does it here; the result is byte-for-byte the same layout.)  :class:`Mp4Writer` encodes chunk by chunk.
 
     Raises:
         ImportError: PyAV is not installed (the message says ``pip install styleinv-lib[video]``).
@@ -139,15 +139,15 @@ def encode_mp4(frames: Any, fps: float = 12, *, crf: int = 20, preset: str = "me
 
 
 class Mp4Writer:
-    """Encode a video chunk by chunk: memory holds one chunk of frames, never the whole video.
+    """Encode a video chunk by chunk: memory holds one chunk of frames and the compressed stream, never the video.
 
-    ``Mp4Writer(path, fps)`` writes ``path`` (atomically: a temporary file in the same folder, renamed into place by
-    :meth:`close`); ``Mp4Writer(None, fps)`` keeps the file in memory and :meth:`close` returns its bytes.  As a
-    context manager, an exception discards the partial file.  x264 runs on one thread per file: a generator writes
-    several files at once, and threaded x264 encoders hold frame buffers whose number depends on timing (peak
-    memory then wandered by ~100 MB between identical runs); one thread encodes a 128² frame in ~2 ms.  (x264's rate decisions are not bit-reproducible from
-    run to run in one process, so two encodings of the same frames may differ by a few bytes and, after decoding,
-    by a rounding step here and there; they are equally valid files.)
+    ``Mp4Writer(path, fps)`` writes ``path`` on :meth:`close` (atomically: a temporary file in the same folder,
+    renamed into place); ``Mp4Writer(None, fps)`` returns the file's bytes from :meth:`close`.  As a context manager,
+    an exception discards the partial video.  x264 runs on one thread per file: a generator writes several files at
+    once, and threaded x264 encoders hold frame buffers whose number depends on timing (peak memory then wandered by
+    ~100 MB between identical runs); one thread encodes a 128² frame in ~2 ms.  (x264's rate decisions are not
+    bit-reproducible from run to run in one process, so two encodings of the same frames may differ by a few bytes
+    and, after decoding, by a rounding step here and there; they are equally valid files.)
 
     >>> with Mp4Writer("clip.mp4", fps=25) as mp4:        # doctest: +SKIP
     ...     for chunk in chunks:                          # each (n, H, W, 3) uint8
@@ -161,14 +161,9 @@ class Mp4Writer:
         self.path = Path(path) if path is not None else None
         self.fps, self.crf, self.preset = fps, int(crf), preset
         self.frames_written = 0
-        self._tmp: str | None = None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            self._file = os.fdopen(fd, "w+b")
-        else:
-            self._file = io.BytesIO()
+        self._file = io.BytesIO()      # the compressed stream: small, and read whole anyway for the fast start
         self._container = self._stream = None
+        self._closed = False
         self._size: tuple[int, int] | None = None          # (height, width) before padding to even
 
     def _open(self, h: int, w: int) -> None:
@@ -208,39 +203,20 @@ class Mp4Writer:
         for packet in self._stream.encode():                   # flush the encoder's delayed frames
             self._container.mux(packet)
         self._container.close()
-        self._container = None
-        self._file.seek(0)
-        data = _faststart(self._file.read())
-        if self.path is None:
-            self._file.close()
-            return data
-        try:
-            self._file.seek(0)
-            self._file.truncate()
-            self._file.write(data)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.discard()
-            raise
-        self._tmp = None
-        return self.path
+        self._container, self._closed = None, True
+        data = _faststart(self._file.getvalue())
+        self._file = io.BytesIO()
+        return data if self.path is None else _write_atomically(data, self.path)
 
     def discard(self) -> None:
-        """Drop the partial file (nothing appears under ``path``)."""
+        """Drop the partial video (nothing appears under ``path``)."""
         if self._container is not None:
             try:
                 self._container.close()
-            except Exception:                                  # noqa: BLE001 - the file is thrown away anyway
+            except Exception:                                  # noqa: BLE001 - the video is thrown away anyway
                 pass
             self._container = None
-        if not self._file.closed:
-            self._file.close()
-        if self._tmp is not None and os.path.exists(self._tmp):
-            os.unlink(self._tmp)
-        self._tmp = None
+        self._file, self._closed = io.BytesIO(), True
 
     def __enter__(self) -> "Mp4Writer":
         return self
@@ -248,7 +224,7 @@ class Mp4Writer:
     def __exit__(self, exc_type, *exc) -> None:
         if exc_type is not None:
             self.discard()
-        elif self._container is not None or self._tmp is not None:
+        elif not self._closed:
             self.close()
 
 
@@ -474,6 +450,11 @@ def save_video(frames: Any, path: str | os.PathLike, fps: float = 12, **kwargs) 
         data = encode_gif(frames, fps, **kwargs)
     else:
         raise ValueError(f"save_video writes .mp4 or .gif, not {suffix or 'a file without extension'}: {path}")
+    return _write_atomically(data, path)
+
+
+def _write_atomically(data: bytes, path: Path) -> Path:
+    """``data`` into ``path`` through a temporary file in the same folder and :func:`os.replace` (parents made)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
