@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_common import add_skip_bad_arg, add_speed_args, relaunch_with_torchrun
+from .cli_common import add_settings_arg, add_skip_bad_arg, add_speed_args, merge_settings, relaunch_with_torchrun
 from .profiles import PROFILES, get_profile
 
 
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     add_speed_args(p)
     add_skip_bad_arg(p)
+    add_settings_arg(p)
     p.add_argument("--metrics", default=None, help="'fid' (real Inception) or 'none' (default: the profile's)")
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out) or a snapshot file")
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto, cpu, cuda[:N] or mps (default auto)")
     add_speed_args(p)
     add_skip_bad_arg(p)
+    add_settings_arg(p)
     p.add_argument("--resume", default=None, help="'auto' (newest snapshot in --out), 'none', or a snapshot file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -120,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--fake-data", type=Path, help="a folder of generated videos (or a second real split)")
     p.add_argument("--motion", type=Path, default=None, help="a video-model run driving --generator")
     p.add_argument("--data", required=True, type=Path, help="the real dataset folder")
-    p.add_argument("--metrics", default="fid,fvd16,fvd128", help="comma list of fid, fvd16, fvd128, fvdN")
+    p.add_argument("--metrics", default="fid,fvd16,fvd128",
+                   help="comma list of fid, fvd16, fvd128, fvdN, and probe (with --motion on SynthFaces data: "
+                        "identity preservation at 16/128/1,024 frames, first-frame error, motion statistics against "
+                        "--data, jump ratios)")
     p.add_argument("--profile", default=None,
                    help="protocol sizes: gpu = the paper's (default: $STYLEINV_PROFILE, else cpu)")
     p.add_argument("--num-clips", type=int, default=None, help="real and generated clips for FVD (paper: 2048)")
@@ -185,13 +190,14 @@ def _train_stylegan2(args, argv) -> int:
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         return relaunch_with_torchrun(args.gpus, argv)
     from .train.loop import exit_status
-    from .train.stylegan2 import config_for_profile, train_stylegan2
+    from .train.stylegan2 import StyleGAN2Config, config_for_profile, train_stylegan2
 
-    cfg = config_for_profile(args.profile, data=str(args.data), resolution=args.resolution, total_kimg=args.kimg,
-                             batch=args.batch, snapshot_kimg=args.snapshot_kimg, seed=args.seed,
-                             precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None,
-                             metrics=None if args.metrics is None else ("" if args.metrics == "none" else args.metrics),
-                             metrics_kimg=args.metrics_kimg)
+    cfg = config_for_profile(args.profile, **merge_settings(StyleGAN2Config, dict(
+        data=str(args.data), resolution=args.resolution, total_kimg=args.kimg, batch=args.batch,
+        snapshot_kimg=args.snapshot_kimg, seed=args.seed, precision=args.precision, compile=args.compile,
+        skip_bad=args.skip_bad or None,
+        metrics=None if args.metrics is None else ("" if args.metrics == "none" else args.metrics),
+        metrics_kimg=args.metrics_kimg), args.settings))
     result = train_stylegan2(cfg, args.out, resume=args.resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
     print(f"{state} at {result.kimg:.1f} kimg; snapshots in {args.out} (resume with --resume auto)")
@@ -199,18 +205,18 @@ def _train_stylegan2(args, argv) -> int:
 
 
 def _train_encoder(args) -> int:
-    from .train.inversion import config_for_profile, train_encoder
+    from .train.inversion import EncoderConfig, config_for_profile, train_encoder
     from .train.loop import exit_status
 
     if not args.data.exists():
         raise FileNotFoundError(f"{args.data}: data folder not found (render one with `styleinv data synthfaces`)")
     if not args.generator.exists():
         raise FileNotFoundError(f"{args.generator}: generator checkpoint not found")
-    cfg = config_for_profile(args.profile, data=str(args.data), generator=str(args.generator),
-                             total_kimg=args.kimg, batch=args.batch, lr=args.lr, id_weight=args.id_weight,
-                             probe=None if args.probe is None else str(args.probe),
-                             snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
-                             precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None)
+    cfg = config_for_profile(args.profile, **merge_settings(EncoderConfig, dict(
+        data=str(args.data), generator=str(args.generator), total_kimg=args.kimg, batch=args.batch, lr=args.lr,
+        id_weight=args.id_weight, probe=None if args.probe is None else str(args.probe),
+        snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device, precision=args.precision,
+        compile=args.compile, skip_bad=args.skip_bad or None), args.settings))
     resume = None if args.resume in (None, "none") else args.resume
     result = train_encoder(cfg, args.out, resume=resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"
@@ -292,8 +298,22 @@ def _metrics(args) -> int:
         source = load_clip_source(args.generator, device=device)
         out = args.out or (args.generator if args.generator.is_dir() else args.generator.parent)
     names = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    with_probe = "probe" in names
+    names = [m for m in names if m != "probe"]
+    if with_probe:
+        from .experiments import is_synthfaces, probe_metrics
+        from .generate import load_video_generator
+
+        if args.motion is None:
+            raise ValueError("--metrics probe measures a video model: give its run with --motion")
+        if not is_synthfaces(args.data):
+            raise ValueError(f"--metrics probe: {args.data} is not a SynthFaces render (its metadata.json says "
+                             "so); the probe reads SynthFaces frames only")
     record = evaluate(source, args.data, names, protocol, device=device, cache=not args.no_cache,
-                      progress=not args.quiet)
+                      progress=not args.quiet) if names else {"data": str(args.data), "generator": source.description}
+    if with_probe:
+        gen = load_video_generator(args.motion, device=device, generator=args.generator)
+        record["probe"] = probe_metrics(gen, args.data, args.profile, device=device, seed=args.seed or 0)
     print(json.dumps(record, indent=2))
     if out is not None:
         print(f"appended to {append_results(out, record)}")

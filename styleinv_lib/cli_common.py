@@ -34,6 +34,46 @@ def add_skip_bad_arg(p) -> None:
                         "first with `styleinv data inspect --deep`")
 
 
+def add_settings_arg(p) -> None:
+    """``--set KEY=VALUE`` (repeatable): any field of the stage's config, for settings without an option of their own."""
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="set any field of the stage's config (see config.json of a run), e.g. "
+                        "--set lr=0.001; repeatable; values are read as JSON numbers, true/false/null, or text")
+
+
+def merge_settings(config_cls, named: dict, settings: list[str]) -> dict:
+    """``named`` (the command's own options; ``None`` = not given) with the ``--set KEY=VALUE`` items added.
+
+    Unknown keys, and a key given both as an option and with ``--set`` to different values, are refused with a
+    message naming them.  A value is parsed as JSON when it is one (``0.1``, ``true``, ``null``), else kept as text.
+    """
+    import dataclasses
+    import json
+
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    out = dict(named)
+    for item in settings:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        if key not in fields:
+            raise ValueError(f"--set {key}: not a setting of this stage (its settings: {', '.join(sorted(fields))})")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+        default = fields[key].default
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(f"--set {key}={text}: expected true or false")
+        if out.get(key) is not None and out[key] != value:
+            raise ValueError(f"{key} is given twice: {out[key]!r} by its option and {value!r} by --set")
+        out[key] = value
+    return out
+
+
 def relaunch_with_torchrun(nproc: int, argv: list[str]) -> int:
     """Run the same command in ``nproc`` processes (one per GPU) through torchrun."""
     import subprocess

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli_common import add_run_args, add_speed_args, relaunch_with_torchrun
+from .cli_common import add_run_args, add_settings_arg, add_speed_args, merge_settings, relaunch_with_torchrun
 from .profiles import PROFILES
 
 
@@ -32,6 +32,7 @@ def add_style_cli(sub) -> None:
     p.add_argument("--d-init", choices=["auto", "parent", "scratch"], default=None,
                    help="start D from the parent run's D (auto: when it has one) or from scratch")
     add_speed_args(p)
+    add_settings_arg(p)
     add_run_args(p)
     p.set_defaults(handler=run_finetune_style)
 
@@ -47,17 +48,17 @@ def run_finetune_style(args: argparse.Namespace) -> int:
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         return relaunch_with_torchrun(args.gpus, args.argv)
     from .train.loop import exit_status
-    from .train.style_transfer import config_for_profile, train_style_transfer
+    from .train.style_transfer import StyleTransferConfig, config_for_profile, train_style_transfer
 
     for what, path in (("generator", args.generator), ("images", args.images)):
         if not path.exists():
             raise FileNotFoundError(f"--{what} {path} does not exist")
-    cfg = config_for_profile(
-        args.profile, parent=str(args.generator), images=str(args.images), freeze_res=args.freeze_res,
+    cfg = config_for_profile(args.profile, **merge_settings(StyleTransferConfig, dict(
+        parent=str(args.generator), images=str(args.images), freeze_res=args.freeze_res,
         freeze_mapping=False if args.train_mapping else None, total_kimg=args.kimg, batch=args.batch,
         lambda_lpips=args.lambda_lpips, lambda_id=args.lambda_id, identity=args.identity, d_init=args.d_init,
         snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device, precision=args.precision,
-        compile=args.compile)
+        compile=args.compile), args.settings))
     resume = None if args.resume in (None, "none") else args.resume
     result = train_style_transfer(cfg, args.out, resume=resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted}; rerun with --resume auto)" if result.interrupted else "finished"

@@ -6,7 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli_common import add_run_args, add_skip_bad_arg, add_speed_args, relaunch_with_torchrun
+from .cli_common import (add_run_args, add_settings_arg, add_skip_bad_arg, add_speed_args, merge_settings,
+                         relaunch_with_torchrun)
 from .profiles import PROFILES
 
 
@@ -32,6 +33,7 @@ def add_video_cli(sub) -> None:
     p.add_argument("--metrics-kimg", type=float, default=None, help="evaluate every this many kimg (and at the end)")
     add_speed_args(p)
     add_skip_bad_arg(p)
+    add_settings_arg(p)
     add_run_args(p)
     p.set_defaults(handler=run_train_styleinv)
 
@@ -65,17 +67,17 @@ def run_train_styleinv(args: argparse.Namespace) -> int:
     if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
         return relaunch_with_torchrun(args.gpus, args.argv)
     from .train.loop import exit_status
-    from .train.styleinv import config_for_profile, train_styleinv
+    from .train.styleinv import StyleInVConfig, config_for_profile, train_styleinv
 
     metrics = None if args.metrics is None else ("" if args.metrics.lower() in ("", "none") else args.metrics)
-    cfg = config_for_profile(
-        args.profile, data=str(args.data), generator=str(args.generator),
+    cfg = config_for_profile(args.profile, **merge_settings(StyleInVConfig, dict(
+        data=str(args.data), generator=str(args.generator),
         encoder=str(args.encoder) if args.encoder is not None else ("" if args.no_encoder else None),
         use_encoder=False if args.no_encoder else None, first_frame_in_d=False if args.no_ffa_d else None,
         motion_kind=args.motion_kind, lambda_recon=args.lambda_recon, max_distance=args.max_distance,
         anchor_spacing=args.anchor_spacing, total_kimg=args.kimg, batch=args.batch, metrics=metrics,
         metrics_kimg=args.metrics_kimg, snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device,
-        precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None)
+        precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None), args.settings))
     if cfg.use_encoder and not cfg.encoder:
         raise ValueError("train-styleinv needs --encoder RUN_E (or --no-encoder for the ablation)")
     for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder), ("data", cfg.data)):

@@ -216,13 +216,7 @@ def is_synthfaces(data) -> bool:
 
 def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str = "styleinv") -> dict:
     """Protocol metrics and, on SynthFaces data, the probe metrics of a trained run (see the module docstring)."""
-    import numpy as np
-    import torch
-
-    from .data.video import VideoFolder
     from .generate import load_autoregressive_generator, load_video_generator
-    from .metrics.groundtruth import compare_motion, first_frame_error, identity_preservation, motion_statistics
-    from .metrics.probe import load_probe
     from .metrics.protocol import PROTOCOL_PRESETS, evaluate
 
     prof = get_profile(profile)
@@ -232,21 +226,47 @@ def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str =
     if not is_synthfaces(data):
         out["probe_metrics"] = "skipped: the data is not a SynthFaces render"
         return out
-    probe = load_probe(device=device)
+    out.update(probe_metrics(gen, data, prof.name, device=device, seed=seed))
+    return out
+
+
+def probe_metrics(gen, data, profile, *, device="cpu", seed: int = 0) -> dict:
+    """The SynthFaces probe metrics of a video generator (``generate.VideoGenerator`` or the autoregressive one):
+    identity preservation over long videos, first-frame error, motion statistics against the real videos of
+    ``data``, and per-video jump ratios (largest frame-to-frame change over the median one).  16 videos (2 on the
+    smoke profile) with content and motion seeds ``seed``, ``seed + 1``, ...  With the raw inversion encoder at
+    hand, ``reconstructed_motion``: the same real videos inverted frame by frame, ``G(E(x_t))``, against
+    themselves — how much of the real motion the image generator and the encoder can show at all."""
+    import numpy as np
+    import torch
+
+    from .data.export import synthfaces_version
+    from .data.video import VideoFolder
+    from .metrics.groundtruth import (compare_motion, first_frame_error, identity_preservation, jump_ratio,
+                                      motion_statistics)
+    from .metrics.probe import load_probe
+    from .pixels import to_uint8
+
+    prof = get_profile(profile)
+    probe = load_probe(device=device, version=synthfaces_version(data))
     n = {"smoke": 2}.get(prof.name, 16)
     seeds = list(range(seed, seed + n))
     w0 = gen.w0_from_seeds(seeds)
     longest = max(horizons(prof.name))
-    heads = []                                  # the first (up to 128) frames of each long video, for the rest
+    heads, jumps = [], []                       # the first (up to 128) frames of each long video, for the rest
 
     def long_videos():
         for i, s in enumerate(seeds):
             video = gen.video(w0[i:i + 1], longest, motion_seeds=[s])[0]
             heads.append(video[:min(128, longest)])
+            jumps.extend(jump_ratio(video[None]))
             yield video
 
+    out = {}
     ids = identity_preservation(long_videos(), probe, horizons=horizons(prof.name))
     out["identity_preservation"] = {k: v for k, v in ids.items() if "@" in k}          # share@h, cosine@h
+    out["jumps"] = {"frames": longest, "max_ratio": max(jumps), "median_ratio": float(np.median(jumps)),
+                    "videos_over_3": int(sum(j > 3 for j in jumps)), "videos": len(jumps)}
     short = torch.stack(heads)
     with torch.no_grad():
         g_w0 = gen.G.synthesis(w0, noise_mode="const").cpu()
@@ -255,8 +275,15 @@ def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str =
     k = min(n, real.num_videos)
     frames = min(short.shape[1], min(real.num_frames(i) for i in range(k)))
     real_videos = torch.stack([real.read_frames(i, np.arange(frames)) for i in range(k)])
-    out["motion"] = compare_motion(motion_statistics(short[:, :frames], probe),
-                                   motion_statistics(real_videos, probe)).as_dict()
+    real_motion = motion_statistics(real_videos, probe)
+    out["motion"] = compare_motion(motion_statistics(short[:, :frames], probe), real_motion).as_dict()
+    if getattr(gen, "encoder", None) is not None:
+        # the real videos inverted frame by frame, G(E(x_t)): the motion the image generator and the encoder can
+        # show at all.  A motion model built on them is unlikely to read more motion than this.
+        with torch.no_grad():
+            recon = torch.stack([to_uint8(gen.G.synthesis(gen.w0_from_images(v), noise_mode="const")).cpu()
+                                 for v in real_videos])
+        out["reconstructed_motion"] = compare_motion(motion_statistics(recon, probe), real_motion).as_dict()
     return out
 
 
@@ -323,6 +350,7 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
            "config_hash": key, "run": "", "kimg": 0.0, "train_seconds": 0.0, "paper_row": "", "paper": {},
            "protocol": evaluate(source, data, protocol_metrics(profile), protocol, device=device)}
     if exp.kind == "real" and is_synthfaces(data):
+        from .data.export import synthfaces_version
         from .metrics.groundtruth import identity_preservation
         from .metrics.probe import load_probe
 
@@ -330,7 +358,7 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
         held = range(source.skip, source.skip + min({"smoke": 2}.get(profile, 16), source.held_out_videos))
         frames = min(source.folder.num_frames(i) for i in held)
         videos = torch.stack([source.folder.read_frames(i, range(frames)) for i in held])
-        ids = identity_preservation(videos, load_probe(device=device),
+        ids = identity_preservation(videos, load_probe(device=device, version=synthfaces_version(data)),
                                     horizons=[h for h in horizons(profile) if h <= frames])
         row["identity_preservation"] = {k: v for k, v in ids.items() if "@" in k}
     row["eval_seconds"] = round(time.perf_counter() - t0, 1)

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from styleinv_lib.cli import main
-from styleinv_lib.data import FACTOR_NAMES, SynthFaces, VideoFolder, factor_array, load_metadata
+from styleinv_lib.data import DEFAULT_VERSION, FACTOR_NAMES, SynthFaces, VideoFolder, factor_array, load_metadata
+from styleinv_lib.data.export import synthfaces_version
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,21 @@ def test_synthfaces_layout_and_metadata(faces_dir):
         assert set(v["factors"]) == set(FACTOR_NAMES)
         assert factor_array(v).shape == (32, len(FACTOR_NAMES))
         assert v["temperament"] in meta["temperaments"]
+
+
+def test_synthfaces_version_picks_the_probe_of_a_render(faces_dir, tmp_path):
+    """The version a folder was rendered with, read back from its metadata (what chooses the probe that reads it):
+    renders from before the field existed are version 1; folders that are not SynthFaces get the default."""
+    assert synthfaces_version(faces_dir) == load_metadata(faces_dir).get("version", 1) == DEFAULT_VERSION
+    old = tmp_path / "old"
+    old.mkdir()
+    meta = {k: v for k, v in load_metadata(faces_dir).items() if k != "version"}
+    (old / "metadata.json").write_text(json.dumps(meta))
+    assert synthfaces_version(old) == 1
+    (old / "metadata.json").write_text(json.dumps({**meta, "version": 2}))
+    assert synthfaces_version(old) == 2
+    (old / "metadata.json").write_text(json.dumps({"dataset": "SynthSky"}))
+    assert synthfaces_version(old) == DEFAULT_VERSION == synthfaces_version(tmp_path / "nothing-here")
 
 
 def test_frames_on_disk_are_the_rendered_frames(faces_dir):

@@ -40,7 +40,7 @@ def test_each_experiment_sets_exactly_its_switches(assets):
     assert type(baseline).__name__ == "AutoregressiveConfig" and baseline.clip_frames == 8  # StyleInV sizes dropped
 
 
-def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
+def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys):
     """`styleinv experiment all --profile smoke`: one row per experiment (the Table 3 ablations and the
     autoregressive baseline) with protocol and probe metrics; a rerun trains nothing."""
     paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
@@ -52,6 +52,20 @@ def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path):
         assert all(v > 0 for v in row["protocol"]["metrics"].values())
         assert 0 <= row["identity_preservation"]["share@16"] <= 1 and "psnr" in row["first_frame"]
         assert "yaw_std" in json.dumps(row["motion"]) and row["kimg"] > 0
+        assert row["jumps"]["videos"] == 2 and row["jumps"]["max_ratio"] >= row["jumps"]["median_ratio"] >= 1
+    # the same probe metrics from the command line (`styleinv metrics --metrics probe`), appended to metrics.jsonl
+    assert cli_main(["metrics", "--generator", str(assets / "G.safetensors"), "--motion", str(tmp_path / "full-smoke"),
+                     "--data", str(assets / "data"), "--metrics", "probe", "--profile", "smoke", "--device", "cpu",
+                     "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    probe = json.loads((tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()[-1])["probe"]
+    by_name = {r["experiment"]: r for r in rows}
+    assert "reconstructed_motion" in by_name["full"] and "reconstructed_motion" not in by_name["no_encoder"]
+    assert by_name["full"]["reconstructed_motion"].keys() == by_name["full"]["motion"].keys()
+    for key in ("identity_preservation", "jumps", "first_frame", "motion", "reconstructed_motion"):
+        assert json.dumps(probe[key]) == json.dumps(rows[0][key]), key      # same seeds, same model, same kernels
+    assert cli_main(["metrics", "--generator", str(assets / "G.safetensors"), "--data", str(assets / "data"),
+                     "--metrics", "probe", "--profile", "smoke"]) == 2
+    assert "give its run with --motion" in capsys.readouterr().err
     snapshots = sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*"))
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
     assert again == rows[0] and len(read_results(tmp_path)) == len(MODELS)

@@ -194,6 +194,23 @@ def test_pixel_change_over_time_reads_known_speeds_without_a_probe():
         gt.pixel_change_over_time(ramp[:, :8], window=16)
 
 
+def test_jump_ratio_finds_a_cut_between_identities():
+    """Smooth motion has a jump ratio near 2 (real SynthFaces v2 videos: 1.6-2.4); a cut to another face in the middle of a video stands far above its
+    usual change (the results issue's limit is 3), and only that video is flagged; a still video reads 1."""
+    def v2(seed, n):
+        ds = SynthFaces(resolution=32, num_frames=32, seed=seed, version=2)
+        return torch.stack([ds.render(i).permute(0, 3, 1, 2) for i in range(n)])
+
+    videos = v2(FRESH_SEED, 2)
+    cut = videos.clone()
+    cut[1, 16:] = v2(FRESH_SEED + 1, 1)[0, 16:]
+    smooth, flagged = gt.jump_ratio(cut)
+    assert smooth == pytest.approx(gt.jump_ratio(videos[:1])[0]) and smooth < 3 < flagged
+    assert gt.jump_ratio(videos[:1, :1].expand(1, 8, -1, -1, -1)) == [1.0]
+    with pytest.raises(ValueError, match="at least 3 frames"):
+        gt.jump_ratio(videos[:, :2])
+
+
 def test_wasserstein_known_answer():
     a = np.random.default_rng(0).normal(size=200)
     assert gt._wasserstein_1d(a, a + 0.3) == pytest.approx(0.3)

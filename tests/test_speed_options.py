@@ -7,10 +7,17 @@ import pytest
 import torch
 
 from styleinv_lib.cli import build_parser
+from styleinv_lib.cli_common import merge_settings
 from styleinv_lib.train import inversion, style_transfer, stylegan2, styleinv
 
 from test_styleinv import _cfg, write_assets
 
+TRAINING_COMMANDS = [
+    ["train-stylegan2", "--data", "d", "--out", "o"],
+    ["train-encoder", "--generator", "g", "--data", "d", "--out", "o"],
+    ["train-styleinv", "--generator", "g", "--encoder", "e", "--data", "d", "--out", "o"],
+    ["finetune-style", "--generator", "g", "--images", "i", "--out", "o"],
+]
 STAGES = {"stylegan2": stylegan2, "encoder": inversion, "styleinv": styleinv, "style_transfer": style_transfer}
 
 
@@ -24,12 +31,7 @@ def test_presets_compile_on_the_cpu_profile_only_and_default_to_auto_precision(n
     assert module.config_for_profile("cpu", compile=False).compile is False
 
 
-@pytest.mark.parametrize("command", [
-    ["train-stylegan2", "--data", "d", "--out", "o"],
-    ["train-encoder", "--generator", "g", "--data", "d", "--out", "o"],
-    ["train-styleinv", "--generator", "g", "--encoder", "e", "--data", "d", "--out", "o"],
-    ["finetune-style", "--generator", "g", "--images", "i", "--out", "o"],
-])
+@pytest.mark.parametrize("command", TRAINING_COMMANDS)
 def test_every_training_command_takes_precision_and_compile(command):
     parser = build_parser()
     assert parser.parse_args(command).compile is None and parser.parse_args(command).precision is None
@@ -38,6 +40,31 @@ def test_every_training_command_takes_precision_and_compile(command):
     assert parser.parse_args(command + ["--compile", "--precision", "bf16"]).compile is True
     with pytest.raises(SystemExit):
         parser.parse_args(command + ["--precision", "fp8"])
+
+
+@pytest.mark.parametrize("command", TRAINING_COMMANDS)
+def test_every_training_command_takes_any_setting_with_set(command):
+    assert build_parser().parse_args(command + ["--set", "lr=0.001", "--set", "seed=3"]).settings == \
+        ["lr=0.001", "seed=3"]
+
+
+def test_settings_are_typed_by_the_config_and_checked():
+    cls = styleinv.StyleInVConfig
+    got = merge_settings(cls, {"batch": 4, "seed": None}, ["style_lr_multiplier=1", "min-period=null",
+                                                           "augment=none", "first_frame_in_d=false", "seed=2"])
+    assert got == {"batch": 4, "seed": 2, "style_lr_multiplier": 1.0, "min_period": None, "augment": "none",
+                   "first_frame_in_d": False}
+    assert isinstance(got["style_lr_multiplier"], float)
+    cfg = styleinv.config_for_profile("smoke", **got)
+    assert cfg.style_lr_multiplier == 1.0 and cfg.batch == 4 and cfg.augment == "none"
+    with pytest.raises(ValueError, match="not a setting of this stage.*motion_lr_multiplier"):
+        merge_settings(cls, {}, ["motion_lr=0.1"])
+    with pytest.raises(ValueError, match="batch is given twice: 4 by its option and 8 by --set"):
+        merge_settings(cls, {"batch": 4}, ["batch=8"])
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        merge_settings(cls, {}, ["batch"])
+    with pytest.raises(ValueError, match="expected true or false"):
+        merge_settings(cls, {}, ["use_encoder=1"])
 
 
 @pytest.fixture(scope="module")

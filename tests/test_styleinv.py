@@ -175,6 +175,26 @@ def test_one_ffa_st_step_and_the_first_fake_frame_d_sees_is_g_of_w0(assets):
     assert all(np.isfinite(v) for v in reuse.step(0).values())
 
 
+def test_in_training_evaluation_reads_no_motion_from_an_untrained_model(assets):
+    """The residual starts at zero, so the first evaluation sees still videos: no pixel change, no probe-read
+    motion against the real videos' (ratio 0 for every motion target), a jump ratio of exactly 1, and the first
+    frame equal to G(w0); after some training the same evaluation reads motion."""
+    from styleinv_lib.metrics.groundtruth import MOTION_TARGETS
+
+    stage = StyleInVStage(_cfg(assets, metrics="probe", metric_videos=2, metric_frames=16))
+    still = stage.evaluate()
+    assert still["frame_difference"] == 0 and still["max_jump_ratio"] == 1.0
+    for name in ("yaw_std", "yaw_speed", "pitch_speed", "mouth_speed"):
+        assert still[f"motion_ratio/{name}"] == 0, name
+    assert set(MOTION_TARGETS) <= {k.split("/")[1] for k in still if k.startswith("motion_ratio/")}
+    assert still["probe_identity@16"] == 1.0 and still["first_frame_psnr"] > 40
+    for step in range(6):
+        stage.step(step)
+    stage.SI_ema.load_state_dict(stage.SI.state_dict())
+    moving = stage.evaluate()
+    assert moving["frame_difference"] > 0 and moving["motion_ratio/yaw_speed"] > 0
+
+
 def test_ablation_flags_change_exactly_what_they_say(assets):
     full = StyleInVStage(_cfg(assets))
     assert full.SI.motion.kind == "ffa_ape" and full.SI.use_encoder and full.D.num_frames == 4
@@ -234,7 +254,8 @@ def test_cli_train_then_generate_videos(assets, tmp_path):
     assert cli_main(["train-styleinv", "--generator", str(assets / "G.safetensors"), "--encoder",
                      str(assets / "E.safetensors"), "--data", str(assets / "data"), "--out", str(run),
                      "--profile", "smoke", "--kimg", "0.008", "--max-distance", "8", "--anchor-spacing", "8",
-                     "--metrics", "none", "--device", "cpu", "--quiet"]) == 0
+                     "--metrics", "none", "--device", "cpu", "--quiet", "--set", "style_lr_multiplier=0.1"]) == 0
+    assert json.loads((run / "config.json").read_text())["style_lr_multiplier"] == 0.1
     gen = load_video_generator(run)
     assert gen.info["motion_kind"] == "ffa_ape" and gen.encoder is not None
     source = load_clip_source(run)                            # what `styleinv metrics --motion RUN` uses

@@ -142,6 +142,19 @@ def load_metadata(root) -> dict:
     return json.loads(path.read_text())
 
 
+def synthfaces_version(root) -> int:
+    """The SynthFaces version a dataset folder was rendered with (``metadata.json``; renders from before versions
+    were recorded are version 1), or :data:`DEFAULT_VERSION` for folders without SynthFaces metadata: what picks
+    the probe that reads its frames."""
+    try:
+        meta = json.loads((Path(root) / METADATA_FILE).read_text())
+    except (OSError, ValueError):
+        return DEFAULT_VERSION
+    if not isinstance(meta, dict) or meta.get("dataset") != "SynthFaces":
+        return DEFAULT_VERSION
+    return int(meta.get("version", 1))
+
+
 def factor_array(video_meta: dict, names=FACTOR_NAMES) -> np.ndarray:
     """The per-frame factors of one video's metadata as an array (T, len(names))."""
     return np.stack([np.asarray(video_meta["factors"][n], dtype=np.float64) for n in names], axis=1)

@@ -243,7 +243,10 @@ class InversionStage:
     def _load_probe(self):
         from ..metrics.probe import default_probe_path, load_probe
 
-        path = Path(self.cfg.probe) if self.cfg.probe else default_probe_path()
+        from ..data.export import synthfaces_version
+
+        version = synthfaces_version(self.cfg.data)
+        path = Path(self.cfg.probe) if self.cfg.probe else default_probe_path(version=version)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: SynthFaces probe not found; the identity loss (id_weight="
                                     f"{self.cfg.id_weight}) needs it. Train it with `styleinv train-probe --out "

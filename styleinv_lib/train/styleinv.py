@@ -233,10 +233,12 @@ class StyleInVStage:
             self.ada = AdaptiveAugment(self.augment, target=cfg.ada_target, ada_kimg=cfg.ada_kimg,
                                        interval=cfg.ada_interval)
         if cfg.metrics == "probe":
+            from ..data.export import synthfaces_version
             from ..metrics.probe import default_probe_path
 
-            if not default_probe_path().is_file():  # refuse before training, not at the first evaluation
-                raise FileNotFoundError(f"metrics='probe' needs the SynthFaces probe {default_probe_path()}: "
+            probe_path = default_probe_path(version=synthfaces_version(cfg.data))
+            if not probe_path.is_file():  # refuse before training, not at the first evaluation
+                raise FileNotFoundError(f"metrics='probe' needs the SynthFaces probe {probe_path}: "
                                         "train it with `styleinv train-probe` or set metrics=''")
         self.local_batch = max(1, cfg.batch // self.dist.world_size)
         self.last_step = -1
@@ -244,6 +246,7 @@ class StyleInVStage:
         gen = torch.Generator().manual_seed(cfg.seed + 4242)
         self.sample_w0 = self.G.mapping(torch.randn(4, self.G.z_dim, generator=gen).to(self.device))[:, 0]
         self._probe = None
+        self._real_motion = None
 
     # -- data ---------------------------------------------------------------------------------------------------
     def _rng(self, step: int, what: int) -> np.random.Generator:
@@ -398,13 +401,18 @@ class StyleInVStage:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """SynthFaces probe metrics of the EMA model: identity preservation over the video and first-frame error."""
+        """SynthFaces probe metrics of the EMA model: identity preservation over the video, first-frame error, the
+        largest frame-to-frame change over the median one (``max_jump_ratio``, over videos) and the probe-read motion
+        against the first ``metric_videos`` training videos (``motion_ratio/<statistic>``: generated / real)."""
         from ..nn.styleinv import generate_video
-        from ..metrics.groundtruth import first_frame_error, identity_preservation
+        from ..metrics.groundtruth import (MOTION_TARGETS, compare_motion, first_frame_error, identity_preservation,
+                                           jump_ratio, motion_statistics)
         from ..metrics.probe import load_probe
 
         if self._probe is None:
-            self._probe = load_probe(device=self.device)
+            from ..data.export import synthfaces_version
+
+            self._probe = load_probe(device=self.device, version=synthfaces_version(self.cfg.data))
         cfg = self.cfg
         gen = torch.Generator().manual_seed(cfg.seed + 777)
         w0 = self.G.mapping(torch.randn(cfg.metric_videos, self.G.z_dim, generator=gen).to(self.device))[:, 0]
@@ -417,8 +425,23 @@ class StyleInVStage:
         motion = (video[:, 1:] - video[:, :-1]).abs().mean().item()
         out = {f"probe_identity@{h}": idp[f"share@{h}"] for h in horizons}
         out.update({"first_frame_psnr": ffe["psnr"], "first_frame_id_cosine": ffe["id_cosine"],
-                    "frame_difference": motion})
+                    "frame_difference": motion, "max_jump_ratio": max(jump_ratio(video))})
+        if self._real_motion is None:                   # the same real videos at every evaluation
+            self._real_motion = motion_statistics(self._real_videos(video.shape[1]), self._probe)
+        frames = self._real_motion["frames"]
+        ratios = compare_motion(motion_statistics(video[:, :frames], self._probe), self._real_motion).as_dict()
+        out.update({f"motion_ratio/{k}": ratios[k]["ratio"] for k in MOTION_TARGETS})
         return out
+
+    def _real_videos(self, frames: int) -> torch.Tensor:
+        """The first frames of up to ``metric_videos`` training videos long enough for ``frames`` (or the shortest
+        length among them when none is): what the generated motion is compared with."""
+        lengths = [self.data.num_frames(i) for i in range(self.data.num_videos)]
+        chosen = [i for i, n in enumerate(lengths) if n >= frames][:self.cfg.metric_videos]
+        if not chosen:
+            chosen = list(range(min(self.cfg.metric_videos, self.data.num_videos)))
+            frames = min(lengths[i] for i in chosen)
+        return torch.stack([self.data.read_frames(i, np.arange(frames)) for i in chosen])
 
     def config_dict(self) -> dict:
         return {"stage": STAGE, **asdict(self.cfg), "networks": self.networks, "discriminator": self.D.config}

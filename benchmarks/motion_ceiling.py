@@ -1,0 +1,97 @@
+"""How much of the real motion can the image generator and the encoder show at all?
+
+    python benchmarks/motion_ceiling.py --generator checkpoints/wip/stylegan2_synthfaces32_v2_cpu.safetensors \\
+        --encoder checkpoints/wip/encoder_synthfaces32_v2_cpu.safetensors --data data/synthfaces \\
+        --out benchmarks/results/motion_ceiling_synthfaces_v2_cpu.json
+
+StyleInV moves a frame only by moving its latent in G's W space, through a copy of the inversion encoder
+(Eq. 2).  So a head turn, a blink or a spoken syllable can appear in its videos only if G can draw it and the
+encoder can find it.  This script reads the SynthFaces factors (yaw, pitch, mouth opening, blink) with the probe
+on held-out real frames, and on
+
+* ``G samples``: images of random latents (does G draw the variety at all?),
+* ``encoder``: ``G(E(x))``, the real frames inverted by the encoder (what StyleInV starts from),
+* ``optimise``: ``G(w*)`` with ``w*`` optimised per frame (the best W can do, as far as a few hundred Adam steps
+  find it),
+
+and reports, per factor, the spread (std) as a share of the real frames' spread and, for the two inversions, the
+correlation with the real frame's value.  A factor that even ``optimise`` cannot reproduce is beyond the motion
+model: the generator has to learn it first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+FACTORS = ("yaw", "pitch", "mouth_open", "blink")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--generator", type=Path, required=True)
+    p.add_argument("--encoder", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="a SynthFaces render (its last videos are used)")
+    p.add_argument("--frames", type=int, default=96, help="real frames (random videos among the last --videos)")
+    p.add_argument("--videos", type=int, default=40, help="draw frames from the last this many videos")
+    p.add_argument("--steps", type=int, default=150, help="optimisation steps per frame")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from styleinv_lib.data.export import synthfaces_version
+    from styleinv_lib.data.video import VideoFolder
+    from styleinv_lib.inversion import invert
+    from styleinv_lib.loading import load_encoder, load_generator
+    from styleinv_lib.metrics.probe import load_probe
+    from styleinv_lib.pixels import to_uint8
+
+    t0 = time.perf_counter()
+    G = load_generator(args.generator).eval()
+    E = load_encoder(args.encoder).eval()
+    probe = load_probe(version=synthfaces_version(args.data))
+    ds = VideoFolder(args.data, G.img_resolution, mode="frames")
+    rng = np.random.default_rng(args.seed)
+    first = max(0, ds.num_videos - args.videos)
+    picks = [(int(v), int(rng.integers(0, ds.num_frames(int(v)))))
+             for v in rng.integers(first, ds.num_videos, args.frames)]
+    real = torch.stack([ds.read_frames(v, np.array([t]))[0] for v, t in picks])
+    with torch.no_grad():
+        z = torch.randn(args.frames, G.z_dim, generator=torch.Generator().manual_seed(args.seed))
+        samples = to_uint8(G(z, noise_mode="const"))
+    images = {"G samples": samples}
+    for method in ("encoder", "optimise"):
+        result = invert(real, G, E, method=method, steps=None if method == "encoder" else args.steps)
+        with torch.no_grad():
+            images[method] = to_uint8(G.synthesis(result.w, noise_mode="const"))
+    truth = probe.predict_factors(real)
+    rows = {}
+    for name, imgs in images.items():
+        read = probe.predict_factors(imgs)
+        rows[name] = {}
+        for f in FACTORS:
+            a, b = truth[f].double().numpy(), read[f].double().numpy()
+            row = {"spread_share": float(b.std() / a.std())}
+            if name != "G samples":
+                row["correlation"] = float(np.corrcoef(a, b)[0, 1])
+            rows[name][f] = row
+    out = {"generator": str(args.generator), "encoder": str(args.encoder), "data": str(args.data),
+           "frames": args.frames, "steps": args.steps, "seed": args.seed, "real_std": {
+               f: float(truth[f].double().std()) for f in FACTORS}, "rows": rows,
+           "seconds": round(time.perf_counter() - t0, 1)}
+    for name, r in rows.items():
+        print(f"{name:10s} " + "  ".join(
+            f"{f} spread {v['spread_share']:.2f}" + (f" corr {v['correlation']:+.2f}" if "correlation" in v else "")
+            for f, v in r.items()))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""The StyleInV recipe search: what each tried setting gave, from the runs' own logs.
+
+    python benchmarks/styleinv_recipe.py runs/si-A runs/si-B --profile cpu \\
+        --out benchmarks/results/styleinv_recipe_cpu
+
+Each run folder's ``config.json`` is compared with the profile's preset (paths and bookkeeping left out), so a row
+names only what was changed; ``metrics.jsonl`` holds the in-training SynthFaces probe evaluations (identity share,
+motion ratios against the training videos, largest jump, first frame) and ``stats.jsonl`` the losses, among them
+the latent distance ``||w_t - w0||`` (``Loss/SI/wreg``), the size of the motion in W.  Writes ``OUT.json`` (every
+evaluation of every run), ``OUT.md`` (the table: the last evaluation of each run, and the targets of the results
+issue) and ``OUT.png`` (the motion ratios and the latent distance against kimg).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+#: Settings that say where and how a run was kept, not how it learns.
+IGNORED = {"data", "generator", "encoder", "device", "total_kimg", "snapshot_kimg", "keep_snapshots", "metrics_kimg",
+           "stage", "networks", "discriminator", "skip_bad"}
+#: The targets of item 3 of the results issue.
+TARGETS = {"motion ratio": "0.5-2 each", "identity@128": ">= 0.9", "identity@1024": ">= 0.8",
+           "max jump ratio": "<= 3"}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def changed_settings(config: dict, preset: dict) -> dict:
+    return {k: v for k, v in sorted(config.items()) if k not in IGNORED and preset.get(k) != v}
+
+
+def latent_distance(stats: list[dict], kimg: float, window: float = 0.5) -> float | None:
+    """Mean ``Loss/SI/wreg`` over the logged steps within ``window`` kimg before ``kimg``."""
+    values = [r["Loss/SI/wreg"] for r in stats if kimg - window <= r["kimg"] <= kimg and "Loss/SI/wreg" in r]
+    return sum(values) / len(values) if values else None
+
+
+def summarise(run: Path, preset: dict) -> dict:
+    config = json.loads((run / "config.json").read_text())
+    stats, evals = read_jsonl(run / "stats.jsonl"), read_jsonl(run / "metrics.jsonl")
+    for e in evals:
+        e["latent_distance"] = latent_distance(stats, e["kimg"])
+    seconds = stats[-1]["time"] - stats[0]["time"] if len(stats) > 1 else 0.0
+    return {"run": run.name, "changed": changed_settings(config, preset), "kimg": stats[-1]["kimg"] if stats else 0.0,
+            "train_hours_logged": round(seconds / 3600, 2), "evaluations": evals}
+
+
+def table(rows: list[dict]) -> str:
+    stats = ("yaw_std", "yaw_speed", "pitch_speed", "mouth_speed", "blink_rate")
+    head = ["run", "changed from the preset", "kimg", "‖w_t − w0‖"] + [f"{s} ratio" for s in stats] + \
+        ["identity@16", "identity@128", "max jump", "first-frame PSNR"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if not r["evaluations"]:
+            continue
+        e = r["evaluations"][-1]
+        changed = ", ".join(f"{k}={v}" for k, v in r["changed"].items()) or "(preset)"
+        cells = [r["run"], changed, f"{e['kimg']:.1f}",
+                 "" if e["latent_distance"] is None else f"{e['latent_distance']:.3f}"]
+        cells += [f"{e.get(f'motion_ratio/{s}', float('nan')):.2f}" for s in stats]
+        cells += [f"{e.get('probe_identity@16', float('nan')):.2f}", f"{e.get('probe_identity@128', float('nan')):.2f}",
+                  f"{e.get('max_jump_ratio', float('nan')):.2f}", f"{e.get('first_frame_psnr', float('nan')):.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("Targets (results issue, item 3): " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for r in rows:
+        ev = r["evaluations"]
+        if not ev:
+            continue
+        k = [e["kimg"] for e in ev]
+        for s, style in (("yaw_std", "-"), ("mouth_speed", "--")):
+            axes[0].plot(k, [e.get(f"motion_ratio/{s}") for e in ev], style, marker="o", label=f"{r['run']} {s}")
+        axes[1].plot(k, [e["latent_distance"] for e in ev], marker="o", label=r["run"])
+    axes[0].axhspan(0.5, 2.0, color="tab:green", alpha=0.1, label="target 0.5-2x")
+    axes[0].set(xlabel="training (kimg)", ylabel="generated / real", title="Probe motion ratios", yscale="log")
+    axes[1].set(xlabel="training (kimg)", ylabel="mean ||w_t - w0||", title="Motion in W (latent distance)")
+    for ax in axes:
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", nargs="+", type=Path, help="StyleInV run folders")
+    p.add_argument("--profile", default="cpu", help="the preset the runs are compared with")
+    p.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json, .md, .png")
+    args = p.parse_args(argv)
+
+    from dataclasses import asdict
+
+    from styleinv_lib.train.styleinv import config_for_profile
+
+    preset = asdict(config_for_profile(args.profile))
+    rows = [summarise(run, preset) for run in args.runs]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"profile": args.profile, "runs": rows}, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(table(rows))
+    plot(rows, args.out.with_suffix(".png"))
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
