@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     fids, t0 = [], time.perf_counter()
     for seed in (int(s) for s in args.seeds.split(",")):
         protocol = Protocol(num_clips=2, fid_frames=args.fake_frames, fid_real_frames=args.real_frames, seed=seed,
-                            batch=16)
+                            batch=16, fid="stylegan-v")  # the real side of the in-training image FID
         fids.append(evaluate(source, args.data, ["fid"], protocol)["metrics"]["fid"])
         print(f"seed {seed}: FID {fids[-1]:.2f}")
     result = {"data": str(args.data), "heldout": str(args.heldout), "resolution": args.resolution,

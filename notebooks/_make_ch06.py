@@ -179,6 +179,13 @@ training step, $w_t = w_0$ for every timestamp and every motion seed — the unt
 $G(w_0)$, and frame 0 is already exact.  (The official code keeps pSp's head {cite}`richardson2021encoding`, which
 predicts $E(G(w_0)) - \bar w \approx w_0 - \bar w$; its untrained $w_t$ is then about $2w_0 - \bar w$, and the
 first-frame loss must first undo that offset.  The last line below measures how large it would be.)
+
+Every ablation of Table 3 starts from the same still video.  Without the inversion encoder (ablation #1) the
+official code adds the temporal style itself, $w_t = w_0 + s_t$, and an untrained $s_t$ lies about as far from
+$w_0$ as two random subjects lie from each other: that variant would start from another person, and its
+identity numbers would measure its starting point rather than what it learned.  The library reads $s_t$ out
+through a linear layer initialised to zero, like the full model's head (`still_start=True`; `False` restores the
+official start).
 """),
     code("""
 with torch.no_grad():

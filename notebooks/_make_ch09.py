@@ -85,10 +85,14 @@ Kinetics-400 embeds a whole clip (its 400 logits), so it charges for wrong motio
 FVD$_{16}$ uses 16-frame clips, FVD$_{128}$ 128-frame clips; the latter is where a model whose motion stops, loops
 or drifts after its training window pays.
 
-**The protocol** is StyleGAN-V's {cite}`skorokhodov2022stylegan`, which StyleInV uses unchanged: real statistics
-from one clip per video at a random offset (2,048 clips), generated clips from $t = 0$ of 2,048 videos, FID over
-the first 16 frames of generated videos against every real frame (chapter 2's `metrics.protocol`).  The sizes are
-a profile setting; the paper's are the `gpu` preset:
+**The protocol.**  FVD is StyleGAN-V's {cite}`skorokhodov2022stylegan`, which StyleInV uses unchanged: real
+statistics from one clip per video at a random offset (2,048 clips), generated clips from $t = 0$ of 2,048 videos.
+FID is *not* StyleGAN-V's: StyleInV's evaluation script changes it to `fid50k`, 50,000 real frames (a random frame
+of a randomly chosen video each) against 50,000 frames drawn from *all* frames of the 2,048 generated 128-frame
+videos.  StyleGAN-V's FID uses only the first 16 frames of each generated video, against every real frame, so it
+never sees a video after its first 16 frames.  The library's default is StyleInV's (`Protocol.fid = "styleinv"`);
+StyleGAN-V's is the named variant `"stylegan-v"` (`styleinv metrics --fid-protocol stylegan-v`), and every result
+records which one it used.  The sizes are a profile setting; the paper's are the `gpu` preset:
 """),
     code("""
 rows = ["| profile | FVD clips (real = generated) | generated frames for FID | real frames for FID | comparable to the paper |",
@@ -185,13 +189,7 @@ def rank(values):
     order = sorted(values, key=values.get)
     return {k: order.index(k) + 1 for k in values}
 
-def kendall_tau(a, b):
-    keys = list(a)
-    s = 0
-    for i in range(len(keys)):
-        for j in range(i + 1, len(keys)):
-            s += np.sign(a[keys[i]] - a[keys[j]]) * np.sign(b[keys[i]] - b[keys[j]])
-    return s / (len(keys) * (len(keys) - 1) / 2)
+from styleinv_lib.seed_statistics import kendall_tau  # τ-a: +1 same order as the paper, -1 reversed
 
 agreement = {}
 for m in metrics:
@@ -230,7 +228,10 @@ component is for:
 
 * **The first frame (Eq. 4, FFA-D).**  With the L2 first-frame loss, frame 0 reproduces $G(w_0)$ to 44 dB PSNR
   (full and #4); without the loss and FFA-D (#3) it drops to 31 dB, with APE (#2, whose $v_0$ depends on noise) to
-  38 dB, and without the encoder (#1) to 21 dB — frame 0 is then another image.
+  38 dB, and without the encoder (#1) to 21 dB — frame 0 is then another image.  That row was trained from the
+  official start, $w_t = w_0 + s_t$ with an untrained $s_t$, i.e. from another subject; the library now starts
+  every variant from the same still video $G(w_0)$ (chapter 6), so this row is re-run before its gap is read as
+  the encoder's effect.
 * **The subject over 1,024 frames (encoder initialisation, FFA-D).**  Without the encoder (#1) only 19 % of frames
   still show frame 0's subject at 1,024 frames, against 84 % for the full model: the paper's reason for
   initialising from the inversion encoder (§3.2) is the clearest effect we measure.  Without FFA-D (#4) it is
@@ -282,10 +283,12 @@ fig.show()
 **Table 1's ordering reproduces on FVD, not on FID.**  StyleInV scores better than the autoregressive baseline on
 FVD$_{16}$ (615 against 709) and FVD$_{128}$ (988 against 1,465), and the gap widens with the clip length, as in
 the paper (MoCoGAN-HD on DeeperForensics: 101 against 42 and 610 against 54); the baseline's FVD$_{128}$ is worse
-even than the still generator's.  On FID the baseline is *better* (132 against 141).  StyleGAN-V's protocol draws
-the FID frames from the first 16 frames of each of 64 videos, and the baseline's videos change subject within those
-frames, so its frames are more varied — the still generator, whose FID frames are all independent images, scores
-better still (114) for the same reason.  The probe says what the numbers mean:
+even than the still generator's.  On FID the baseline is *better* (132 against 141).  These rows were scored with
+StyleGAN-V's FID (their `protocol` records no `fid` field, which means that variant), which draws the FID frames from
+the first 16 frames of each of 64 videos; the baseline's videos change subject within those frames, so its frames
+are more varied — the still generator, whose FID frames are all independent images, scores better still (114) for
+the same reason.  StyleInV's FID, the library's default now, draws from all 128 frames of each video instead; the
+rows are re-run with it (and with training seeds) together with the SynthFaces v2 models.  The probe says what the numbers mean:
 
 * **The baseline drifts away from its subject.**  Only 27 % of its frames still show frame 0's subject within 16
   frames, 3 % up to frame 127 and almost none by frame 1,023 (StyleInV: 93 %, 91 %, 84 %).  Its first frame is
@@ -298,7 +301,7 @@ better still (114) for the same reason.  The probe says what the numbers mean:
 **The references put the numbers in scale.**  Held-out real videos score FID 38, FVD$_{16}$ 291 and FVD$_{128}$
 353 against the real statistics: that is what sampling alone costs at 64 clips, and every model is far above it.
 The still generator scores a *better* FID than any video model (114): its 1,024 frames are independent images,
-while a video model's FID frames are 16 consecutive frames of each of 64 videos (StyleGAN-V's protocol), far less
+while a video model's FID frames were 16 consecutive frames of each of 64 videos (StyleGAN-V's FID), far less
 diverse.  Its FVD$_{16}$ (748) and FVD$_{128}$ (1,260) are what no motion costs; every StyleInV row beats it on
 both, and the baseline only on FVD$_{128}$.
 """),
@@ -310,7 +313,10 @@ whole frame.  Our stand-in is SynthSky (chapter 1).  A StyleGAN2 and an inversio
 on its frames with the same `cpu` presets as the face ones (150 kimg and the encoder's preset; files
 `stylegan2_synthsky32_cpu.safetensors` and `encoder_synthsky32_cpu.safetensors`), then the full model, the
 baseline and the two references ran with the same command, pointed at the sky data.  The probe metrics are
-skipped: the probe reads faces.
+skipped: the probe reads faces.  These rows were trained with the face settings of StyleInV (motion codes
+$\Delta = 16$ frames apart, Fourier periods 16-128); the runner now gives StyleInV the official sky configuration
+on SynthSky data ($\Delta = 128$, periods 32-1,024, chapter 5) and compares the rows with the paper's SkyTimelapse
+numbers, so they are re-run before the comparison below is final.
 """),
     code("""
 SKY_ROWS = ["full", "autoregressive", "real_heldout", "static"]

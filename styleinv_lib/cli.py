@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="optimisation steps (default 200 optimise, 50 hybrid)")
     p.add_argument("--out", required=True, type=Path, help="output folder: latents.pt, pairs.png, summary.json")
 
-    p = sub.add_parser("metrics", help="FID / FVD16 / FVD128 of a generator under StyleGAN-V's protocol")
+    p = sub.add_parser("metrics", help="FID / FVD16 / FVD128 of a generator under the paper's protocol")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--generator", type=Path, help="a run folder or snapshot (stylegan2: images held still)")
     src.add_argument("--fake-data", type=Path, help="a folder of generated videos (or a second real split)")
@@ -130,7 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="protocol sizes: gpu = the paper's (default: $STYLEINV_PROFILE, else cpu)")
     p.add_argument("--num-clips", type=int, default=None, help="real and generated clips for FVD (paper: 2048)")
     p.add_argument("--fid-frames", type=int, default=None, help="generated frames for FID (paper: 50000)")
-    p.add_argument("--fid-real-frames", type=int, default=None, help="real frames for FID (paper: all; 0 = all)")
+    p.add_argument("--fid-real-frames", type=int, default=None,
+                   help="real frames for FID (paper: 50000; 0 = as many as the dataset has frames)")
+    p.add_argument("--fid-protocol", default=None, choices=["styleinv", "stylegan-v"],
+                   help="styleinv (default): StyleInV's fid50k, frames drawn from all frames of the generated "
+                        "videos; stylegan-v: StyleGAN-V's, the first 16 frames of each video against every real "
+                        "frame")
+    p.add_argument("--fid-video-frames", type=int, default=None,
+                   help="styleinv FID: the length of the generated videos whose frames it draws (paper: 128)")
     p.add_argument("--resolution", type=int, default=None, help="with --fake-data: the frame size to compare at")
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
@@ -281,7 +288,8 @@ def _metrics(args) -> int:
     device = pick_device(args.device)
     fid_real = None if args.fid_real_frames == 0 else args.fid_real_frames
     protocol = protocol_for_profile(args.profile or None, num_clips=args.num_clips, fid_frames=args.fid_frames,
-                                    batch=args.batch, seed=args.seed)
+                                    batch=args.batch, seed=args.seed, fid=args.fid_protocol,
+                                    fid_video_frames=args.fid_video_frames)
     if args.fid_real_frames is not None:
         import dataclasses
 

@@ -15,7 +15,9 @@ DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
 and appends one row to ``<root>/results.jsonl``.  Two reference rows, evaluated the same way, say what a number
 means at the profile's protocol size: held-out real videos (the floor) and the image generator held still (the
 price of no motion).  Re-running skips an experiment whose row is there for the same
-configuration (a hash of it is stored in the row), so ``styleinv experiment all`` picks up where it stopped.
+configuration and training seed (a hash of the configuration, seed included, is stored in the row), so
+``styleinv experiment all --seeds 0,1,2`` picks up where it stopped; seeds may run as parallel one-thread chains
+(the results file is locked while a row is added).
 """
 from __future__ import annotations
 
@@ -76,6 +78,10 @@ PAPER_TABLE1 = {
     "SkyTimelapse": {"full": {"fid": 14.32, "fvd16": 77.04, "fvd128": 194.25},
                      "autoregressive": {"fid": 251.81, "fvd16": 696.58, "fvd128": 4116.03}},
 }
+#: The official sky configuration (``configs/sky.yaml``: ``motion_z_distance: 128``, ``min_period_len: 32``,
+#: ``max_period_len: 1024``), which StyleInV takes on SynthSky in place of the face configuration (Δ = 16, periods
+#: 16-128).  The clip spans stay the profile's: the cpu profile's 128-frame videos leave no room for 128-frame spans.
+SKY_SETTINGS = {"anchor_spacing": 128, "min_period": 32.0, "max_period": 1024.0}
 #: Kinds that train nothing: reference rows that say what a number means at this protocol size.
 REFERENCE_KINDS = ("real", "static")
 
@@ -106,20 +112,30 @@ def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **o
     return config_for_profile(get_profile(profile).name, **{**values, **exp.overrides})
 
 
-def config_hash(cfg) -> str:
-    """A short hash of the configuration; ``skip_bad`` counts only when on (it changes nothing on good data, and
-    leaving it out keeps the hashes of rows written before the option existed)."""
-    from dataclasses import asdict
-
-    values = asdict(cfg)
+def _effective_settings(values: dict) -> dict:
+    """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data), and
+    ``still_start`` only without the inversion encoder (with it, every variant starts still anyway)."""
+    values = dict(values)
     if not values.get("skip_bad", True):
         del values["skip_bad"]
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+    if values.get("use_encoder", False):
+        values.pop("still_start", None)
+    return values
+
+
+def config_hash(cfg) -> str:
+    """A short hash of the configuration's effective settings (leaving out those that change nothing keeps the
+    hashes of rows written before the settings existed)."""
+    from dataclasses import asdict
+
+    return hashlib.sha256(json.dumps(_effective_settings(asdict(cfg)), sort_keys=True).encode()).hexdigest()[:16]
 
 
 #: Settings that may differ between a run left in the root and the experiment's configuration without making the
 #: run stale: where it runs, and how long and how often it snapshots (resuming extends or shortens training).
 _RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
+#: The value a setting had in runs recorded before it existed, where that is not its default today.
+_BEFORE_THE_SETTING = {"still_start": False}
 
 
 def _set_aside_stale_run(run: Path, cfg) -> Path | None:
@@ -135,10 +151,11 @@ def _set_aside_stale_run(run: Path, cfg) -> Path | None:
         recorded = json.loads(config_file.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{config_file}: unreadable run configuration ({exc}); move the folder away") from exc
-    wanted = json.loads(json.dumps(asdict(cfg)))
+    wanted = _effective_settings(json.loads(json.dumps(asdict(cfg))))
     # a setting added to the library after the run started is missing from its config: it had the default then
-    defaults = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
-    changed = [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, defaults.get(k, ...)) != wanted[k]]
+    # (or the value the library had before the setting existed)
+    before = {**{f.name: f.default for f in fields(cfg) if f.default is not MISSING}, **_BEFORE_THE_SETTING}
+    changed = [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, before.get(k, ...)) != wanted[k]]
     if not changed:
         return None
     n = 1
@@ -159,9 +176,20 @@ def read_results(root) -> list[dict]:
     return _read_jsonl(path) if path.exists() else []
 
 
-def latest_rows(rows, profile: str) -> dict[str, dict]:
-    """The rows of ``profile`` by experiment name; a later row of the same name wins (a rerun after a change)."""
-    return {r["experiment"]: r for r in rows if r["profile"] == profile}
+def latest_rows(rows, profile: str, seed: int = 0) -> dict[str, dict]:
+    """The rows of ``profile`` trained with ``seed`` (reference rows train nothing and count as seed 0) by
+    experiment name; a later row of the same name wins (a rerun after a change)."""
+    return {r["experiment"]: r for r in rows if r["profile"] == profile and r.get("seed", 0) == seed}
+
+
+def rows_by_seed(rows, profile: str) -> dict[str, dict[int, dict]]:
+    """Every training seed's row of ``profile``: ``{experiment: {seed: row}}`` (a later row of the same experiment
+    and seed wins), for means and spreads over training seeds."""
+    out: dict[str, dict[int, dict]] = {}
+    for r in rows:
+        if r["profile"] == profile:
+            out.setdefault(r["experiment"], {})[r.get("seed", 0)] = r
+    return out
 
 
 def results_or_committed(root, profile: str, names, committed: str) -> tuple[dict[str, dict], str]:
@@ -204,14 +232,33 @@ def _append(root: Path, row: dict) -> None:
         atomic_write_text(path, previous + json.dumps(row, sort_keys=True) + "\n")
 
 
-def is_synthfaces(data) -> bool:
-    """Whether ``data`` is a SynthFaces render (its ``metadata.json`` says so): the probe metrics read SynthFaces
-    identities and motion factors, and mean nothing on other videos (a real face dataset, SynthSky)."""
+def rendered_dataset(data) -> str | None:
+    """The embedded dataset ``data`` was rendered as ("SynthFaces", "SynthSky"; its ``metadata.json`` says so), or
+    None for any other folder of videos."""
     meta = Path(data) / "metadata.json"
     try:
-        return json.loads(meta.read_text()).get("dataset") == "SynthFaces"
+        return json.loads(meta.read_text()).get("dataset")
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
+
+
+def is_synthfaces(data) -> bool:
+    """Whether ``data`` is a SynthFaces render: the probe metrics read SynthFaces identities and motion factors, and
+    mean nothing on other videos (a real face dataset, SynthSky)."""
+    return rendered_dataset(data) == "SynthFaces"
+
+
+def dataset_setup(exp: Experiment, data) -> tuple[dict, str, dict]:
+    """What the dataset changes in an experiment: ``(settings, paper_row, paper)``.  On SynthSky, StyleInV takes the
+    official sky configuration (:data:`SKY_SETTINGS`) and the row is compared with the paper's SkyTimelapse numbers
+    of Table 1 (none for the Table 3 ablations, which the paper ran on DeeperForensics only); elsewhere the face
+    configuration of the profile and the experiment's DeeperForensics numbers."""
+    if rendered_dataset(data) != "SynthSky":
+        return {}, exp.paper_row, exp.paper
+    paper = PAPER_TABLE1["SkyTimelapse"].get(exp.name, {})
+    row = {"full": "Table 1 StyleInV (SkyTimelapse)",
+           "autoregressive": "Table 1 MoCoGAN-HD (SkyTimelapse)"}.get(exp.name, "")
+    return (dict(SKY_SETTINGS) if exp.kind == "styleinv" else {}), row, paper
 
 
 def evaluate_run(run, data, profile, *, device="cpu", seed: int = 0, kind: str = "styleinv") -> dict:
@@ -287,9 +334,16 @@ def probe_metrics(gen, data, profile, *, device="cpu", seed: int = 0) -> dict:
     return out
 
 
+def run_folder(root, name: str, profile: str, seed: int = 0) -> Path:
+    """``<root>/<name>-<profile>`` for training seed 0, ``<root>/<name>-<profile>-seed<k>`` for the others."""
+    return Path(root) / (f"{name}-{profile}" if seed == 0 else f"{name}-{profile}-seed{seed}")
+
+
 def run_experiment(name: str, profile=None, *, data, generator, encoder, root, device="auto", progress: bool = True,
-                   **overrides) -> dict:
-    """Train (or resume) and evaluate one experiment; append and return its row (or return the existing row)."""
+                   seed: int = 0, **overrides) -> dict:
+    """Train (or resume) and evaluate one experiment with training seed ``seed``; append and return its row (or
+    return the row already there for the same configuration and seed).  Reference rows train nothing: ``seed`` does
+    not apply to them."""
     from .train.autoregressive import train_autoregressive
     from .train.loop import TrainingInterrupted, pick_device
     from .train.styleinv import train_styleinv
@@ -301,12 +355,13 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     if exp.kind in REFERENCE_KINDS:
         return _run_reference(exp, prof.name, data=data, generator=generator, root=root,
                               device=pick_device(device) if device == "auto" else device)
+    settings, paper_row, paper = dataset_setup(exp, data)
     cfg = experiment_config(exp, prof.name, data=data, generator=generator, encoder=encoder, device=device,
-                            **overrides)
+                            seed=int(seed), **{**settings, **overrides})
     key = config_hash(cfg)
     if (done := _finished_row(root, name, prof.name, key)) is not None:
         return done
-    run = root / f"{name}-{prof.name}"
+    run = run_folder(root, name, prof.name, cfg.seed)
     _set_aside_stale_run(run, cfg)
     t0 = time.perf_counter()
     train = train_autoregressive if exp.kind == "autoregressive" else train_styleinv
@@ -319,9 +374,9 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device,
                            kind=exp.kind)
     row = {"experiment": name, "kind": exp.kind, "description": exp.description, "profile": prof.name,
-           "config_hash": key,
+           "seed": cfg.seed, "config_hash": key,
            "run": str(run), "kimg": result.kimg, "train_seconds": round(train_s, 1),
-           "eval_seconds": round(time.perf_counter() - t1, 1), "paper_row": exp.paper_row, "paper": exp.paper,
+           "eval_seconds": round(time.perf_counter() - t1, 1), "paper_row": paper_row, "paper": paper,
            **metrics}
     root.mkdir(parents=True, exist_ok=True)
     _append(root, row)
@@ -383,6 +438,8 @@ def add_experiment_cli(sub) -> None:
     p.add_argument("--encoder", type=Path, default=Path("checkpoints/encoder_synthfaces32_cpu.safetensors"))
     p.add_argument("--root", type=Path, default=Path("runs/experiments"), help="run folders and results.jsonl")
     p.add_argument("--kimg", type=float, default=None, help="override the profile's training length")
+    p.add_argument("--seeds", default="0", help="training seeds, joined by commas (e.g. 0,1,2); each (experiment, "
+                                                "seed) is one row, and finished ones are skipped")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=run_experiment_cli)
@@ -401,14 +458,26 @@ def run_experiment_cli(args) -> int:
     for what in ("data", "generator", "encoder"):
         if not getattr(args, what).exists():
             raise FileNotFoundError(f"--{what} {getattr(args, what)} does not exist")
-    for name in names:
-        row = run_experiment(name, args.profile, data=args.data, generator=args.generator, encoder=args.encoder,
-                             root=args.root, device=args.device, progress=not args.quiet, total_kimg=args.kimg)
-        print(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in row["protocol"]["metrics"].items()))
+    try:
+        seeds = list(dict.fromkeys(int(s) for s in args.seeds.split(",") if s.strip()))
+    except ValueError:
+        raise ValueError(f"--seeds {args.seeds!r}: give integers joined by commas, e.g. 0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise ValueError(f"--seeds {args.seeds!r}: give non-negative integers joined by commas, e.g. 0,1,2")
+    for seed in seeds:
+        for name in names:
+            if seed and EXPERIMENTS[name].kind in REFERENCE_KINDS:
+                continue                                 # a reference row trains nothing: once is enough
+            row = run_experiment(name, args.profile, data=args.data, generator=args.generator,
+                                 encoder=args.encoder, root=args.root, device=args.device, progress=not args.quiet,
+                                 seed=seed, total_kimg=args.kimg)
+            print(f"{name} (seed {seed}): " +
+                  ", ".join(f"{k} {v:.1f}" for k, v in row["protocol"]["metrics"].items()))
     print(f"results in {args.root / RESULTS_FILE}")
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESULTS_FILE", "add_experiment_cli",
-           "evaluate_run", "experiment_config", "is_synthfaces", "latest_rows", "read_results", "results_or_committed",
-           "run_experiment", "run_experiment_cli"]
+__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESULTS_FILE", "SKY_SETTINGS",
+           "add_experiment_cli", "dataset_setup", "evaluate_run", "experiment_config", "is_synthfaces", "latest_rows",
+           "read_results", "rendered_dataset", "results_or_committed", "rows_by_seed", "run_experiment",
+           "run_experiment_cli", "run_folder"]

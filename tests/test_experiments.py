@@ -7,7 +7,8 @@ import pytest
 
 from styleinv_lib.cli import main as cli_main
 from styleinv_lib.experiments import (
-    EXPERIMENTS, PAPER_TABLE1, REFERENCE_KINDS, experiment_config, read_results, run_experiment,
+    EXPERIMENTS, PAPER_TABLE1, REFERENCE_KINDS, experiment_config, latest_rows, read_results, rows_by_seed,
+    run_experiment,
 )
 
 from test_styleinv import write_assets  # test_styleinv's small G, encoder and dataset
@@ -72,12 +73,24 @@ def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, cap
     assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
     # a changed configuration never resumes the old model: the old run is kept aside, the new one trains afresh
     changed = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths,
-                             **{**SMALL, "seed": 1})
+                             **{**SMALL, "lambda_w_reg": 0.1})
     assert changed["config_hash"] != rows[0]["config_hash"] and len(read_results(tmp_path)) == len(MODELS) + 1
     kept = tmp_path / "full-smoke.superseded-1"
     assert sorted(p.name for p in kept.glob("snapshot-*")) == snapshots
-    assert json.loads((kept / "config.json").read_text())["seed"] == 0
-    assert json.loads((tmp_path / "full-smoke" / "config.json").read_text())["seed"] == 1
+    assert json.loads((kept / "config.json").read_text())["lambda_w_reg"] == 0.05
+    assert json.loads((tmp_path / "full-smoke" / "config.json").read_text())["lambda_w_reg"] == 0.1
+    # training seeds: each (experiment, seed) is its own run folder and row; a finished one is skipped
+    seeded = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
+                            **{**SMALL, "lambda_w_reg": 0.1})
+    assert seeded["seed"] == 1 and changed["seed"] == 0 and (tmp_path / "full-smoke-seed1" / "config.json").exists()
+    assert json.loads((tmp_path / "full-smoke-seed1" / "config.json").read_text())["seed"] == 1
+    assert seeded["protocol"]["metrics"] != changed["protocol"]["metrics"]
+    assert run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
+                          **{**SMALL, "lambda_w_reg": 0.1}) == seeded
+    assert len(read_results(tmp_path)) == len(MODELS) + 2
+    assert latest_rows(read_results(tmp_path), "smoke")["full"] == changed
+    assert rows_by_seed(read_results(tmp_path), "smoke")["full"] == {0: changed, 1: seeded}
+    assert cli_main(["experiment", "full", "--seeds", "0,x", "--data", str(assets / "data")]) == 2
     assert cli_main(["experiment", "list"]) == 0
     assert cli_main(["experiment", "nonsense", "--data", str(assets / "data")]) == 2
     assert cli_main(["experiment", "full,nonsense", "--data", str(assets / "data")]) == 2
@@ -144,3 +157,40 @@ def test_chapter_rows_come_from_a_complete_local_run_or_the_committed_file(tmp_p
     assert committed["full"]["protocol"]["metrics"]["fvd128"] > 0
     with pytest.raises(ValueError, match="no row for nonsense"):
         results_or_committed(tmp_path, "cpu", ["full", "nonsense"], "experiments_cpu.jsonl")
+
+
+def test_a_run_from_before_still_start_is_set_aside_only_without_the_encoder(assets, tmp_path):
+    """Runs recorded before ``still_start`` existed trained the official start (w_t = w0 + s_t without the encoder):
+    such a "w/o inversion encoder" run is not resumed as a still-start one; the other variants are unaffected."""
+    from dataclasses import asdict
+
+    from styleinv_lib.experiments import _set_aside_stale_run
+
+    paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
+    for name, aside in (("full", False), ("no_encoder", True)):
+        cfg = experiment_config(EXPERIMENTS[name], "smoke", **paths)
+        run = tmp_path / name
+        run.mkdir()
+        old = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "still_start"}
+        (run / "config.json").write_text(json.dumps(old))
+        assert (_set_aside_stale_run(run, cfg) is not None) == aside, name
+
+
+def test_sky_rows_take_the_official_sky_configuration_and_the_skytimelapse_numbers(assets, tmp_path):
+    from styleinv_lib.experiments import SKY_SETTINGS, dataset_setup
+
+    sky = tmp_path / "synthsky"
+    sky.mkdir()
+    (sky / "metadata.json").write_text(json.dumps({"dataset": "SynthSky"}))
+    settings, row, paper = dataset_setup(EXPERIMENTS["full"], sky)
+    assert settings == {"anchor_spacing": 128, "min_period": 32.0, "max_period": 1024.0} == SKY_SETTINGS
+    assert paper == PAPER_TABLE1["SkyTimelapse"]["full"] and "SkyTimelapse" in row
+    settings, row, paper = dataset_setup(EXPERIMENTS["autoregressive"], sky)
+    assert settings == {} and paper == PAPER_TABLE1["SkyTimelapse"]["autoregressive"]
+    assert dataset_setup(EXPERIMENTS["ape"], sky)[2] == {}          # Table 3 has no SkyTimelapse numbers
+    faces = dataset_setup(EXPERIMENTS["full"], assets / "data")
+    assert faces == ({}, EXPERIMENTS["full"].paper_row, EXPERIMENTS["full"].paper)
+    cfg = experiment_config(EXPERIMENTS["full"], "smoke", data=sky, generator="G", encoder="E", **settings)
+    assert (cfg.anchor_spacing, cfg.min_period, cfg.max_period) == (16, None, None)     # settings {} for baseline
+    cfg = experiment_config(EXPERIMENTS["full"], "smoke", data=sky, generator="G", encoder="E", **SKY_SETTINGS)
+    assert (cfg.anchor_spacing, cfg.min_period, cfg.max_period) == (128, 32.0, 1024.0)

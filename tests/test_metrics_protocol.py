@@ -1,4 +1,5 @@
-"""StyleGAN-V's protocol: real clips and frames, cached real statistics, FID/FVD end to end, the CLI."""
+"""The evaluation protocol (StyleGAN-V's FVD, StyleInV's and StyleGAN-V's FID): real clips and frames, cached real
+statistics, FID/FVD end to end, the CLI."""
 import json
 import os
 
@@ -11,8 +12,8 @@ from styleinv_lib.data import export_synthfaces
 from styleinv_lib.data.video import VideoFolder, write_video_frames
 from styleinv_lib.metrics import protocol as P
 from styleinv_lib.metrics.protocol import (
-    DatasetClips, Protocol, StaticImageClips, evaluate, metric_length, real_clip_batches, real_frame_batches,
-    real_stats,
+    DatasetClips, Protocol, StaticImageClips, evaluate, fake_stats, metric_length, protocol_for_profile,
+    random_frame_batches, real_clip_batches, real_frame_batches, real_stats,
 )
 
 COMMITTED_G = os.path.join(os.path.dirname(__file__), "..", "checkpoints", "stylegan2_synthfaces32_cpu.safetensors")
@@ -72,6 +73,74 @@ def test_real_frames_subset_is_seeded_and_covers_all(uneven):
     assert len(pairs) == 9, "frames are drawn without replacement"
 
 
+def test_styleinv_real_fid_frames_visit_shuffled_videos_at_random_frames(uneven):
+    """StyleInV's real FID frames (return_one, random_select): the videos in a shuffled order, cycled, one random
+    frame of the visited video each time."""
+    folder = VideoFolder(uneven, 8)
+    frames = torch.cat(list(random_frame_batches(folder, 12, seed=0, batch=5)))
+    videos = [int(f[0, 0, 0]) // 50 for f in frames]
+    index = [int(f[1, 0, 0]) for f in frames]
+    assert len(frames) == 12 and sorted(videos[:3]) == [0, 1, 2] and videos == videos[:3] * 4
+    assert all(i < (5, 20, 12)[v] for v, i in zip(videos, index))
+    assert len({(v, i) for v, i in zip(videos, index)}) > 6, "frames are drawn at random within each video"
+    assert torch.equal(frames, torch.cat(list(random_frame_batches(folder, 12, seed=0, batch=3))))
+    assert not torch.equal(frames, torch.cat(list(random_frame_batches(folder, 12, seed=1, batch=5))))
+
+
+class NumberedVideos:
+    """A clip source whose frame pixels encode (video index, frame index)."""
+
+    resolution = 8
+    description = "numbered videos"
+
+    def clips(self, n, num_frames, *, seed, batch):
+        for start in range(0, n, batch):
+            b = min(batch, n - start)
+            clips = torch.zeros(b, num_frames, 3, 8, 8, dtype=torch.uint8)
+            clips[:, :, 0] = torch.arange(start, start + b, dtype=torch.uint8)[:, None, None, None]
+            clips[:, :, 1] = torch.arange(num_frames, dtype=torch.uint8)[None, :, None, None]
+            yield clips
+
+
+def _fid_frames_seen(monkeypatch, protocol, source=None):
+    """(video, frame) of every generated frame the FID statistics see."""
+    seen = []
+
+    def features(metric, network, batch):
+        if metric == "fid":
+            seen.extend((int(x[0, 0, 0]), int(x[1, 0, 0])) for x in batch)
+        return torch.zeros(len(batch), P._dim(metric))
+
+    monkeypatch.setattr(P, "_extractor", lambda metric, device: None)
+    monkeypatch.setattr(P, "_features", features)
+    stats = fake_stats(source or NumberedVideos(), ["fid", "fvd16"], protocol)
+    assert stats["fid"].count == len(seen)
+    return seen
+
+
+def test_fid_variants_draw_generated_frames_as_each_paper_does(monkeypatch):
+    """StyleInV's FID: frames drawn without replacement from all frames of the generated videos (the FVD ones);
+    StyleGAN-V's: the first 16 frames of each video, more videos when needed; a still image once per sample."""
+    base = dict(num_clips=6, fid_frames=40, fid_real_frames=10, batch=4)
+    pooled = _fid_frames_seen(monkeypatch, Protocol(**base, fid_video_frames=32))
+    assert len(pooled) == 40 == len(set(pooled)) and all(v < 6 and f < 32 for v, f in pooled)
+    assert max(f for _, f in pooled) >= 16 and len({v for v, _ in pooled}) == 6
+    assert pooled == _fid_frames_seen(monkeypatch, Protocol(**base, fid_video_frames=32))       # seeded
+    first16 = _fid_frames_seen(monkeypatch, Protocol(**base, fid="stylegan-v"))
+    assert len(first16) == 40 and all(f < 16 for _, f in first16)
+    assert first16[:32] == [(v, f) for v in range(2) for f in range(16)]
+    with pytest.raises(ValueError, match="draws 40 frames from 6 videos of 4 frames"):
+        _fid_frames_seen(monkeypatch, Protocol(**base, fid_video_frames=4))
+    assert protocol_for_profile("gpu") == Protocol() and Protocol().fid == "styleinv"
+    assert Protocol().fid_real_frames == 50_000 and Protocol().fid_video_frames == 128
+    sgv = protocol_for_profile("gpu", fid="stylegan-v")
+    assert sgv.fid_real_frames is None and sgv.num_clips == 2048                    # fid50k_full: every real frame
+    assert protocol_for_profile("cpu", fid="stylegan-v").fid_real_frames == 2048
+    with pytest.raises(ValueError, match="unknown FID variant"):
+        Protocol(fid="mine")
+    assert P.fid_variant({}) == "stylegan-v" and P.fid_variant(Protocol().to_dict()) == "styleinv"
+
+
 def test_metric_names():
     assert metric_length("fid") is None and metric_length("fvd16") == 16 and metric_length("fvd128") == 128
     for bad in ("fvd", "fvd4", "kid", "fvdx"):
@@ -96,6 +165,8 @@ def test_real_statistics_are_cached_and_invalidated_when_the_data_changes(uneven
     a = real_stats(root, 16, "fid", proto)
     b = real_stats(root, 16, "fid", proto)
     assert calls == ["fid"] and np.array_equal(a.mean, b.mean) and a.count == 6
+    real_stats(root, 16, "fid", Protocol(num_clips=2, fid_frames=4, fid_real_frames=6, batch=3, fid="stylegan-v"))
+    calls.pop()                                                       # the other FID variant: its own entry
     real_stats(root, 32, "fid", proto)                                # another resolution: another entry
     real_stats(root, 16, "fid", Protocol(num_clips=2, fid_frames=4, fid_real_frames=8, batch=3))  # another size
     assert calls == ["fid"] * 3
@@ -105,7 +176,7 @@ def test_real_statistics_are_cached_and_invalidated_when_the_data_changes(uneven
     Image.fromarray(np.full((8, 8, 3), 255, np.uint8)).save(frame)    # the dataset changes
     c = real_stats(root, 16, "fid", proto)
     assert calls == ["fid"] * 4 and c.count == 6
-    assert len(list(P.stats_dir().glob("*.npz"))) == 4
+    assert len(list(P.stats_dir().glob("*.npz"))) == 5
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +190,7 @@ def test_protocol_end_to_end_on_16_clips(faces16, tmp_path_factory, committed_so
     """FID + FVD16 of a 16-clip run: a second real split is closer to the data than still GAN images."""
     other = tmp_path_factory.mktemp("other") / "split"
     export_synthfaces(other, num_videos=16, num_frames=16, resolution=32, seed=1, progress=False)
-    proto = Protocol(num_clips=16, fid_frames=64, fid_real_frames=96, batch=8)
+    proto = Protocol(num_clips=16, fid_frames=64, fid_real_frames=96, batch=8, fid_video_frames=16)
     still = evaluate(committed_source, faces16, ["fid", "fvd16"], proto)
     real = evaluate(DatasetClips(other, 32), faces16, ["fid", "fvd16"], proto)
     for record in (still, real):
@@ -129,7 +200,11 @@ def test_protocol_end_to_end_on_16_clips(faces16, tmp_path_factory, committed_so
         assert all(np.isfinite(v) and v > 0 for v in record["metrics"].values())
     assert real["metrics"]["fvd16"] < still["metrics"]["fvd16"], (real, still)
     assert real["metrics"]["fid"] < still["metrics"]["fid"], (real, still)
+    assert real["protocol"]["fid"] == "styleinv" and real["fid_variant"].startswith("StyleInV's fid50k")
     json.dumps(still)  # the record is JSON-ready
+    with pytest.raises(ValueError, match="at most 16 frames"):
+        evaluate(DatasetClips(other, 32), faces16, ["fid"], Protocol(num_clips=16, fid_frames=64, batch=8))
+    # (refused before the 50,000 real frames of this protocol are computed)
 
 
 def test_static_clips_are_still_and_seeded(committed_source):

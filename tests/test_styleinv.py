@@ -124,11 +124,18 @@ def test_latents_do_not_depend_on_batch_company_in_train_mode():
 
 def test_no_encoder_ablation_uses_the_temporal_style_as_residual():
     G = _small_G()
-    SI = _styleinv(G, encoder=False)
-    assert not hasattr(SI, "encoder") and not SI.use_encoder
     w0 = G.mapping(torch.randn(2, W))[:, 0]
     t = torch.rand(2, 3) * 10
-    assert torch.allclose(SI(w0, None, [0, 1], t) - w0[:, None], SI.temporal_style(w0, [0, 1], t))
+    official = StyleInV(W, MotionEncoder("ffa_ape", motion_dim=16, noise_dim=16, anchor_spacing=8), None,
+                        still_start=False)
+    assert not hasattr(official, "encoder") and not official.use_encoder and not hasattr(official, "head")
+    s = official.temporal_style(w0, [0, 1], t)
+    assert torch.allclose(official(w0, None, [0, 1], t) - w0[:, None], s) and s.abs().max() > 0.1
+    SI = _styleinv(G, encoder=False)              # still_start: the style read out by a zero-initialised layer
+    assert torch.equal(SI(w0, None, [0, 1], t), w0[:, None].expand(-1, 3, -1))
+    with torch.no_grad():
+        SI.head.weight.normal_(0, 0.1)
+    assert torch.allclose(SI(w0, None, [0, 1], t) - w0[:, None], SI.head(SI.temporal_style(w0, [0, 1], t)))
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -193,6 +200,31 @@ def test_in_training_evaluation_reads_no_motion_from_an_untrained_model(assets):
     stage.SI_ema.load_state_dict(stage.SI.state_dict())
     moving = stage.evaluate()
     assert moving["frame_difference"] > 0 and moving["motion_ratio/yaw_speed"] > 0
+
+
+def test_every_table3_variant_starts_from_the_same_still_video(assets):
+    """Table 3 compares what each variant learns: every one must start from w_t = w0 (a still video of G(w0)).
+    The official initialisation of "w/o inversion encoder" (w_t = w0 + s_t) starts far from it."""
+    from styleinv_lib.experiments import EXPERIMENTS, config_hash
+
+    torch.manual_seed(0)
+    w0 = torch.randn(2, W)
+    t = torch.tensor([[0.0, 3.0, 17.0, 40.0], [0.0, 1.0, 2.0, 90.0]])
+    for name in ("full", "no_encoder", "ape", "no_ffa_d_no_l2", "no_ffa_d"):
+        stage = StyleInVStage(_cfg(assets, **EXPERIMENTS[name].overrides))
+        x0 = stage.G.synthesis(w0, noise_mode="const")
+        w = stage.SI(w0, x0, [3, 4], t)
+        assert torch.equal(w, w0[:, None].expand_as(w)), name
+    official = StyleInVStage(_cfg(assets, use_encoder=False, encoder="", still_start=False))
+    assert (official.SI(w0, None, [3, 4], t) - w0[:, None]).norm(dim=2).min() > 0.1
+    # the zero-started read-out still learns: one step moves the frames
+    no_enc = StyleInVStage(_cfg(assets, use_encoder=False, encoder=""))
+    no_enc.step(1)
+    assert (no_enc.SI(w0, None, [3, 4], t)[:, 1:] - w0[:, None]).abs().max() > 0
+    # still_start changes the configuration (and so the experiment's row) only where it has an effect
+    assert config_hash(_cfg(assets, still_start=False)) == config_hash(_cfg(assets))
+    assert config_hash(_cfg(assets, use_encoder=False, encoder="", still_start=False)) != \
+        config_hash(_cfg(assets, use_encoder=False, encoder=""))
 
 
 def test_ablation_flags_change_exactly_what_they_say(assets):

@@ -31,6 +31,11 @@ Deliberate differences (stated, and tested):
   which predicts ``ŵ0 − w̄``, so its untrained ``w_t`` is ``w0 + ŵ0 − w̄`` and the first-frame loss must undo that;
   here ``w_t = w0`` (a still video of ``G(w0)``) before the first step.  The AdaIN blocks add the shortcut without
   the official ``1/√2`` rescaling for the same reason (identity at init).
+* **Every Table 3 variant starts from that same still video** (``still_start``): without the encoder the residual
+  is ``A s_t + b``, read out by a linear layer initialised to zero like the full model's head (same kind of layer,
+  same learning rate), so "w/o inversion encoder" does not start from an untrained MLP's output, whose distance
+  from ``w0`` is about that between two random subjects, while the other variants start from ``w0``.
+  ``still_start=False`` is the official ``w_t = w0 + s_t`` from the first step.
 * **BatchNorm layers of the copied trunk stay in eval mode** (the raw encoder's running statistics): a frame's
   latent must not depend on which other frames share its batch, or chunked generation of long videos would differ
   from one batch.
@@ -112,14 +117,15 @@ class StyleInV(nn.Module):
     """``w_t = w0 + E_s(G(w0), s_t)`` (Eq. 2) for batched videos and arbitrary timestamps.
 
     ``encoder``: a trained :class:`InversionEncoder` (copied; the original is untouched) or ``None`` for the
-    "w/o inversion encoder" ablation (``w_t = w0 + s_t``).  ``motion``: a :class:`MotionEncoder` (FFA-APE or APE).
+    "w/o inversion encoder" ablation (``w_t = w0 + A s_t + b``, ``A, b`` starting at zero; with
+    ``still_start=False`` the official ``w_t = w0 + s_t``).  ``motion``: a :class:`MotionEncoder` (FFA-APE or APE).
 
     ``forward(w0, x0, videos, t)``: ``w0`` B×w_dim, ``x0 = G(w0)`` B×3×R×R in [-1, 1] (ignored without encoder),
     ``videos`` B motion seeds (see :class:`MotionEncoder`), ``t`` B×T frame times → ``w_t`` B×T×w_dim.
     """
 
     def __init__(self, w_dim: int, motion: MotionEncoder, encoder: InversionEncoder | None = None,
-                 style_layers: int = 2, style_lr_multiplier: float = 0.01):
+                 style_layers: int = 2, style_lr_multiplier: float = 0.01, still_start: bool = True):
         super().__init__()
         self.w_dim = int(w_dim)
         self.motion = motion
@@ -139,9 +145,17 @@ class StyleInV(nn.Module):
             self.head = nn.Linear(self.encoder.feature_dim, w_dim)
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
+        elif still_start:
+            # without the encoder: a zero-initialised linear read-out of s_t, so that w_t = w0 at initialisation like
+            # every other variant (still_start=False: the official w_t = w0 + s_t from the first step)
+            self.head = nn.Linear(self.style.style_dim, w_dim)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+        self.still_start = encoder is not None or bool(still_start)
         self.resolution = encoder.resolution if encoder is not None else None
         self.config = dict(w_dim=self.w_dim, style_layers=int(style_layers),
-                           style_lr_multiplier=float(style_lr_multiplier), use_encoder=self.use_encoder)
+                           style_lr_multiplier=float(style_lr_multiplier), use_encoder=self.use_encoder,
+                           still_start=self.still_start)
 
     def train(self, mode: bool = True) -> "StyleInV":
         super().train(mode)
@@ -156,12 +170,12 @@ class StyleInV(nn.Module):
         return self.style(w0, self.motion(videos, t))
 
     def residual(self, w0: Tensor, x0: Tensor | None, videos, t: Tensor) -> Tensor:
-        """``E_s(G(w0), s_t)`` (or ``s_t`` without encoder): B×T×w_dim."""
+        """``E_s(G(w0), s_t)`` (without the encoder ``A s_t + b``, or ``s_t`` itself): B×T×w_dim."""
         if t.ndim != 2 or t.shape[0] != w0.shape[0]:
             raise ValueError(f"t must be B×T with B = {w0.shape[0]} videos, got shape {tuple(t.shape)}")
         s = self.temporal_style(w0, videos, t)
         if not self.use_encoder:
-            return s
+            return self.head(s) if self.still_start else s
         if x0 is None:
             raise ValueError("StyleInV with an encoder needs the first frames x0 = G(w0)")
         self.encoder.check_input(x0)

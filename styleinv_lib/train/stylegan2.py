@@ -292,12 +292,15 @@ class StyleGAN2Stage:
         return grid
 
     def evaluate(self) -> dict[str, float]:
-        """FID of G_ema against the training frames (cached real statistics), for the loop's ``eval_fn``."""
+        """FID of G_ema against the training frames (cached real statistics), for the loop's ``eval_fn``: the image
+        FID of independent samples against a subset of every real frame drawn without replacement (StyleGAN2-ADA's
+        real side, the ``stylegan-v`` variant's)."""
         from ..metrics.protocol import Protocol, StaticImageClips, evaluate
 
         names = _metric_names(self.cfg)
         protocol = Protocol(num_clips=2, fid_frames=self.cfg.metric_fid_frames,
-                            fid_real_frames=self.cfg.metric_real_frames, seed=self.cfg.seed, batch=16)
+                            fid_real_frames=self.cfg.metric_real_frames, seed=self.cfg.seed, batch=16,
+                            fid="stylegan-v")
         source = StaticImageClips(self.G_ema, device=self.device)
         return evaluate(source, self.cfg.data, names, protocol, device=self.device)["metrics"]
 

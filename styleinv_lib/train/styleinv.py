@@ -15,8 +15,9 @@ discriminator D (:mod:`styleinv_lib.nn.video_disc`) are trained on clips of 4 fr
   with a 20-kimg half-life.
 
 Ablation switches (Table 3), one flag each: ``motion_kind="ape"`` (w/o FFA-APE), ``use_encoder=False`` (w/o the
-inversion encoder: the temporal style is the residual), ``first_frame_in_d=False`` (w/o FFA-D: D sees only
-``t1..t3``, StyleGAN-V's D), ``lambda_recon=0`` (w/o the L2 first-frame loss).
+inversion encoder: the temporal style, read out linearly, is the residual), ``first_frame_in_d=False`` (w/o FFA-D: D sees only
+``t1..t3``, StyleGAN-V's D), ``lambda_recon=0`` (w/o the L2 first-frame loss).  Every variant starts from the same
+still video ``G(w0)`` (``still_start``), so that a variant's numbers measure what it learned, not where it began.
 
 Deviation, stated: fake timestamps are integers drawn by the same sampler as the real ones.  The official code
 draws fractional times for fakes and integers for reals; with D's Fourier features of the time differences that
@@ -71,7 +72,9 @@ class StyleInVConfig:
     max_period: float | None = None     # the official sky config uses 32 .. 1024 with Δ = 128
     motion_lr_multiplier: float = 0.01
     style_lr_multiplier: float = 0.01
-    use_encoder: bool = True            # False: Table 3 #1, w_t = w0 + s_t
+    use_encoder: bool = True            # False: Table 3 #1, w_t = w0 + A s_t + b (A, b start at zero)
+    still_start: bool = True            # every variant starts as a still video of G(w0); False without the encoder:
+                                        # the official w_t = w0 + s_t from the first step (no effect with it)
     d_channel_base: int = 16384
     d_channel_max: int = 512
     concat_res: int | None = None       # None: min(16, resolution / 2)
@@ -164,8 +167,10 @@ def build_styleinv(networks: dict, encoder=None) -> StyleInV:
     motion = MotionEncoder(**networks["motion"])
     if networks["use_encoder"] and encoder is None:
         encoder = InversionEncoder(**networks["encoder"])
+    # a run recorded before still_start existed had the official w_t = w0 + s_t without the encoder
     return StyleInV(networks["w_dim"], motion, encoder if networks["use_encoder"] else None,
-                    style_layers=networks["style_layers"], style_lr_multiplier=networks["style_lr_multiplier"])
+                    style_layers=networks["style_layers"], style_lr_multiplier=networks["style_lr_multiplier"],
+                    still_start=networks.get("still_start", False))
 
 
 class StyleInVStage:
@@ -207,7 +212,7 @@ class StyleInVStage:
                            anchor_spacing=cfg.anchor_spacing, kernel_size=cfg.kernel_size,
                            lr_multiplier=cfg.motion_lr_multiplier, min_period=cfg.min_period,
                            max_period=cfg.max_period),
-            "style_layers": 2, "style_lr_multiplier": cfg.style_lr_multiplier,
+            "style_layers": 2, "style_lr_multiplier": cfg.style_lr_multiplier, "still_start": cfg.still_start,
         }
         self.SI = build_styleinv(self.networks, encoder=E).to(self.device).train()
         self.SI.to(memory_format=self.memory_format)

@@ -1,0 +1,75 @@
+"""Is a gap between two Table 3 rows more than noise?  Means over training seeds, a one-sided Welch test, and
+Kendall's τ between our ordering and the paper's with a bootstrap interval.
+
+Two kinds of noise stand between a measured gap and a claim: training (another seed trains another model) and
+evaluation (another protocol seed draws other real clips and other generated videos for the same model).  A gap is
+called **reproduced** only when our rows are ordered like the paper's, a one-sided Welch t-test over the training
+seeds rejects "no gap" at ``alpha``, and the gap exceeds twice the protocol-seed standard deviation; **reversed**
+when the opposite order passes the same two checks; otherwise it is **within noise**.  All metrics here are
+lower-is-better (FID, FVD).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["gap_verdict", "kendall_tau", "kendall_tau_interval", "summary"]
+
+
+def summary(values: Sequence[float]) -> dict:
+    """Mean, sample standard deviation (0 for one value) and count of one row's values over training seeds."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("no values to summarise")
+    return {"mean": float(x.mean()), "std": float(x.std(ddof=1)) if x.size > 1 else 0.0, "n": int(x.size)}
+
+
+def kendall_tau(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """Kendall's τ-a between two scorings of the same rows: +1 same order, -1 reversed (ties count zero)."""
+    keys = list(a)
+    if set(keys) != set(b) or len(keys) < 2:
+        raise ValueError("kendall_tau needs the same two or more rows in both scorings")
+    s = sum(np.sign(a[keys[i]] - a[keys[j]]) * np.sign(b[keys[i]] - b[keys[j]])
+            for i in range(len(keys)) for j in range(i + 1, len(keys)))
+    return float(s / (len(keys) * (len(keys) - 1) / 2))
+
+
+def kendall_tau_interval(samples: Mapping[str, Sequence[float]], paper: Mapping[str, float], *,
+                         n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> dict:
+    """τ between the rows' means over training seeds and the paper's numbers, with a percentile bootstrap interval:
+    each replicate resamples every row's seeds with replacement and ranks the resampled means."""
+    means = {k: float(np.mean(v)) for k, v in samples.items()}
+    rng = np.random.default_rng(seed)
+    taus = np.empty(n_boot)
+    for i in range(n_boot):
+        boot = {k: float(np.mean(rng.choice(np.asarray(v, np.float64), size=len(v)))) for k, v in samples.items()}
+        taus[i] = kendall_tau(boot, paper)
+    lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
+    return {"tau": kendall_tau(means, paper), "low": float(lo), "high": float(hi), "level": level,
+            "seeds": {k: len(v) for k, v in samples.items()}}
+
+
+def gap_verdict(ours_a: Sequence[float], ours_b: Sequence[float], paper_a: float, paper_b: float, *,
+                protocol_std: float | None = None, alpha: float = 0.05) -> dict:
+    """Does row A's gap to row B (lower is better) reproduce the paper's?  ``ours_*``: one value per training seed;
+    ``protocol_std``: the spread of the metric over protocol seeds for one model (None: not measured, and then no
+    gap can be called reproduced).  See the module docstring for the rule."""
+    from scipy import stats
+
+    a, b = summary(ours_a), summary(ours_b)
+    gap = a["mean"] - b["mean"]
+    out = {"gap": gap, "paper_gap": paper_a - paper_b, "a": a, "b": b, "protocol_std": protocol_std}
+    if a["n"] < 2 or b["n"] < 2:
+        return {**out, "p_value": None, "verdict": "too few seeds"}
+    if a["std"] == 0 and b["std"] == 0:
+        p = 0.0 if gap != 0 else 1.0
+    else:
+        p = float(stats.ttest_ind(ours_a, ours_b, equal_var=False).pvalue) / 2      # one-sided, in gap's direction
+    beyond_protocol = protocol_std is not None and abs(gap) > 2 * protocol_std
+    same_order = np.sign(gap) == np.sign(paper_a - paper_b) and gap != 0
+    if p < alpha and beyond_protocol:
+        verdict = "reproduced" if same_order else "reversed"
+    else:
+        verdict = "within noise"
+    return {**out, "p_value": p, "verdict": verdict}

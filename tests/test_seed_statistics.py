@@ -1,0 +1,40 @@
+"""When a Table 3 gap counts as reproduced: training-seed test, protocol-seed spread, Kendall's τ with an interval."""
+import pytest
+
+from styleinv_lib.seed_statistics import gap_verdict, kendall_tau, kendall_tau_interval, summary
+
+
+def test_summary_and_tau():
+    assert summary([1.0, 2.0, 3.0]) == {"mean": 2.0, "std": 1.0, "n": 3}
+    assert summary([4.0])["std"] == 0.0
+    a = {"x": 1.0, "y": 2.0, "z": 3.0}
+    assert kendall_tau(a, {"x": 10, "y": 20, "z": 30}) == 1.0
+    assert kendall_tau(a, {"x": 30, "y": 20, "z": 10}) == -1.0
+    assert kendall_tau(a, {"x": 10, "y": 30, "z": 20}) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError):
+        kendall_tau(a, {"x": 1, "y": 2})
+
+
+def test_a_gap_is_reproduced_only_beyond_both_spreads():
+    # the paper: A (the ablation) is worse than B (the full model) by 50
+    clear = gap_verdict([110, 111, 109], [100, 101, 99], 150, 100, protocol_std=2.0)
+    assert clear["verdict"] == "reproduced" and clear["gap"] == pytest.approx(10) and clear["p_value"] < 0.01
+    assert gap_verdict([100, 101, 99], [110, 111, 109], 150, 100, protocol_std=2.0)["verdict"] == "reversed"
+    # training seeds overlap: no claim either way
+    assert gap_verdict([120, 95, 110], [100, 115, 90], 150, 100, protocol_std=2.0)["verdict"] == "within noise"
+    # separated over training seeds, but smaller than the evaluation's own noise (or that noise unmeasured)
+    assert gap_verdict([110, 111, 109], [100, 101, 99], 150, 100, protocol_std=6.0)["verdict"] == "within noise"
+    assert gap_verdict([110, 111, 109], [100, 101, 99], 150, 100)["verdict"] == "within noise"
+    assert gap_verdict([110], [100, 101, 99], 150, 100, protocol_std=1.0)["verdict"] == "too few seeds"
+
+
+def test_tau_interval_is_narrow_when_rows_separate_and_wide_when_they_overlap():
+    paper = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+    apart = kendall_tau_interval({"a": [1, 1.1, 0.9], "b": [2, 2.1, 1.9], "c": [3, 3.1, 2.9], "d": [4, 4.1, 3.9]},
+                                 paper, n_boot=300)
+    assert apart["tau"] == 1.0 and apart["low"] == 1.0 and apart["high"] == 1.0
+    mixed = kendall_tau_interval({"a": [1, 3, 2], "b": [2, 1, 3], "c": [3, 2, 1], "d": [1.5, 2.5, 3.5]},
+                                 paper, n_boot=300)
+    assert mixed["low"] < 0 < mixed["high"] and mixed["seeds"] == {"a": 3, "b": 3, "c": 3, "d": 3}
+    assert kendall_tau_interval({"a": [1, 3, 2], "b": [2, 1, 3], "c": [3, 2, 1], "d": [1.5, 2.5, 3.5]},
+                                paper, n_boot=300) == mixed                                      # seeded
