@@ -7,7 +7,7 @@ DeeperForensics numbers beside it.  :func:`run_experiment` trains it into
 ``<name>-<profile>.superseded-<n>``, never resumed or deleted), evaluates it with
 
 * the metrics protocol (:mod:`styleinv_lib.metrics.protocol`: FID, FVD16 and, outside ``smoke``, FVD128, at the
-  profile's protocol sizes; the ``gpu`` profile is StyleGAN-V's protocol), and
+  profile's protocol sizes; the ``gpu`` profile is the paper's protocol: StyleGAN-V's FVD, StyleInV's FID), and
 * on SynthFaces data, the probe metrics (:mod:`styleinv_lib.metrics.groundtruth`: identity preservation over
   16 / 128 / 1,024 frames, first-frame error, motion statistics against the real videos'); on other data (a real
   face dataset, SynthSky) they would mean nothing, and the row says they were skipped,
@@ -67,8 +67,8 @@ EXPERIMENTS = {e.name: e for e in (
                "motion", kind="static"),
 )}
 #: The paper's Table 1 rows for StyleInV and MoCoGAN-HD (the autoregressive model our baseline follows), per
-#: dataset at 256² under StyleGAN-V's protocol: FID / FVD16 / FVD128.  SynthFaces stands in for the face datasets,
-#: SynthSky for SkyTimelapse.
+#: dataset at 256² under the paper's protocol (StyleInV's FID, StyleGAN-V's FVD): FID / FVD16 / FVD128.  SynthFaces
+#: stands in for the face datasets, SynthSky for SkyTimelapse.
 PAPER_TABLE1 = {
     "DeeperForensics": {name: EXPERIMENTS[name].paper for name in ("full", "autoregressive")},
     "FaceForensics": {"full": {"fid": 12.06, "fvd16": 47.88, "fvd128": 103.63},

@@ -473,7 +473,9 @@ def evaluate(source: ClipSource, data_root, metrics: Sequence[str] = METRICS, pr
         "counts": {m: {"real": reals[m].count, "fake": fakes[m].count} for m in metrics},
         "protocol": protocol.to_dict(),
         "comparable_to_paper": protocol == Protocol(),
-        "fid_variant": FID_VARIANTS[protocol.fid] if "fid" in metrics else None,
+        "fid_variant": (FID_VARIANTS[protocol.fid] + ("; here the generated frames are independent still images"
+                                                       if getattr(source, "fid_frames_per_clip", None) else "")
+                        if "fid" in metrics else None),
         "data": str(data_root),
         "generator": source.description,
         "resolution": source.resolution,

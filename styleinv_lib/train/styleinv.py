@@ -15,9 +15,10 @@ discriminator D (:mod:`styleinv_lib.nn.video_disc`) are trained on clips of 4 fr
   with a 20-kimg half-life.
 
 Ablation switches (Table 3), one flag each: ``motion_kind="ape"`` (w/o FFA-APE), ``use_encoder=False`` (w/o the
-inversion encoder: the temporal style, read out linearly, is the residual), ``first_frame_in_d=False`` (w/o FFA-D: D sees only
-``t1..t3``, StyleGAN-V's D), ``lambda_recon=0`` (w/o the L2 first-frame loss).  Every variant starts from the same
-still video ``G(w0)`` (``still_start``), so that a variant's numbers measure what it learned, not where it began.
+inversion encoder: the temporal style, read out linearly, is the residual), ``first_frame_in_d=False`` (w/o FFA-D:
+D sees only ``t1..t3``, StyleGAN-V's D), ``lambda_recon=0`` (w/o the L2 first-frame loss).  Every variant starts
+from the same still video ``G(w0)`` (``still_start``), so that a variant's numbers measure what it learned, not
+where it began.
 
 Deviation, stated: fake timestamps are integers drawn by the same sampler as the real ones.  The official code
 draws fractional times for fakes and integers for reals; with D's Fourier features of the time differences that
