@@ -594,16 +594,19 @@ generated frames cost the baseline more training time than StyleInV even at 16 f
   frame (44 dB against 21–38 dB without them), and the encoder initialisation keeps the subject (84 % of frames at
   1,024 against 19 %).  The cost argument of §3.4 holds exactly: the dense D's compute and memory grow linearly
   with the clip, the sparse D's are flat.
-* **Not reproduced.**  On SynthFaces the baseline's FID is better than StyleInV's (the protocol's 16-frame FID
-  rewards videos that change subject; the paper's MoCoGAN-HD is far worse on FID).  The full model is not the best
+* **Not reproduced.**  On SynthFaces the baseline's FID is better than StyleInV's under StyleGAN-V's 16-frame FID,
+  which these rows used and which rewards videos that change subject (the paper's MoCoGAN-HD is far worse on FID,
+  measured with StyleInV's FID over all frames; the rows are re-run with that one).  The full model is not the best
   row on FVD in Table 3: removing FFA-D, with or without the L2 loss, scores 4–7 % better here on FVD$_{16}$ and
   FVD$_{128}$ (the paper: 10 % and more worse), and the paper's wide FVD$_{16}$ margin of the full model is absent.
   StyleInV's face motion is weak at this budget (head turns at 8 % of the data's amplitude), so the FVD
   comparisons are between videos that move too little and videos that drift.
 * **Limits of this evidence.**  Synthetic faces and skies at 32² from generators trained for 150 kimg, a
   `cpu`-profile budget (12 kimg per StyleInV model, 3 kimg of 16-frame clips for the baseline), 64-clip FID/FVD
-  that are not comparable with the paper's 2,048-clip numbers and whose seed-to-seed spread we did not measure,
-  one training seed per row, and a small SynthFaces probe as the judge of identity and motion.  With a GPU,
+  that are not comparable with the paper's 2,048-clip numbers, whose protocol-seed spread we measured for FID and
+  FVD$_{16}$ of the full model only (§9.3; FVD$_{128}$'s is not measured), one training seed per row (so no gap
+  here passes the test of `styleinv_lib.seed_statistics`, which needs several), and a small SynthFaces probe as the
+  judge of identity and motion.  With a GPU,
   `styleinv experiment all --profile gpu` runs the same rows at the paper's protocol.
 """),
     code("""
