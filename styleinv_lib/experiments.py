@@ -49,7 +49,8 @@ class Experiment:
 EXPERIMENTS = {e.name: e for e in (
     Experiment("full", "StyleInV: FFA-APE, encoder-initialised modulated inversion, FFA-D, first-frame L2", {},
                "#5 Ours", {"fid": 54.05, "fvd16": 41.58, "fvd128": 53.93}),
-    Experiment("no_encoder", "w/o inversion encoder: the temporal style itself is the residual, w_t = w0 + s_t",
+    Experiment("no_encoder", "w/o inversion encoder: the temporal style, read out by a layer that starts at zero, "
+               "is the residual, w_t = w0 + A s_t + b",
                {"use_encoder": False, "encoder": ""}, "#1 w/o inversion encoder",
                {"fid": 54.35, "fvd16": 59.49, "fvd128": 152.82}),
     Experiment("ape", "w/o FFA-APE: StyleGAN-V's acyclic positional encoding (v_0 depends on the noise)",
