@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1: none)")
     p.add_argument("--out", required=True, type=Path, help="output folder: one png per seed and grid.png")
 
-    from .metrics.probe import add_probe_cli
+    from .train.probe import add_probe_cli
 
     add_probe_cli(sub)
     from .cli_video import add_video_cli

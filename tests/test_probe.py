@@ -12,9 +12,9 @@ from styleinv_lib.cli import main as cli_main
 from styleinv_lib.data.synthetic import FACTOR_NAMES, SynthFaces
 from styleinv_lib.metrics import groundtruth as gt
 from styleinv_lib.metrics.probe import (
-    ProbeStage, ProbeConfig, SynthFacesProbe, calibrate_threshold, default_probe_path, evaluate_probe, load_probe,
-    supcon_loss, train_probe,
+    SynthFacesProbe, calibrate_threshold, default_probe_path, evaluate_probe, load_probe,
 )
+from styleinv_lib.train.probe import ProbeConfig, ProbeStage, supcon_loss, train_probe
 
 FRESH_SEED = 404          # identities drawn with a seed the probe was neither trained, calibrated nor evaluated on
 

@@ -307,7 +307,7 @@ def test_cli_generate_from_initial_images(tmp_path):
 def test_probe_batches_draw_the_requested_renderings():
     """The style-robust probe trains on every rendering with the same labels: a sketch-only batch is grey, a photo
     batch is not, and both carry the same identities and factor targets for a given step."""
-    from styleinv_lib.metrics.probe import ProbeBatches, ProbeConfig
+    from styleinv_lib.train.probe import ProbeBatches, ProbeConfig
 
     def batch(styles):
         cfg = ProbeConfig(resolution=32, identities=8, ids_per_batch=2, frames_per_id=2, styles=styles,

@@ -23,7 +23,7 @@ from .groundtruth import (
 )
 from .identity import FaceDescriptor, IdentityLoss, face_chips
 from .lpips import LPIPS, lpips_distance
-from .probe import SynthFacesProbe, load_probe, train_probe
+from .probe import SynthFacesProbe, load_probe
 from .protocol import DatasetClips, Protocol, StaticImageClips, evaluate, protocol_for_profile
 
 __all__ = [
@@ -32,5 +32,5 @@ __all__ = [
     "evaluate", "face_chips", "first_frame_error", "frechet_distance", "frechet_distance_from_stats",
     "i3d_features", "identity_preservation", "inception", "knn_identity_accuracy",
     "load_inception", "load_probe", "locate_asset", "lpips_distance", "motion_statistics",
-    "motion_statistics_from_factors", "protocol_for_profile", "silhouette", "train_probe",
+    "motion_statistics_from_factors", "protocol_for_profile", "silhouette",
 ]

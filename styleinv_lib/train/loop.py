@@ -55,9 +55,9 @@ from .distributed import DistributedContext
 from .run_lock import RunFolderLocked, RunLock
 
 __all__ = [
-    "PrecisionPolicy", "StageState", "TrainLoop", "TrainResult", "TrainingDiverged", "apply_gradients",
-    "cpu_has_native_bf16", "dataclass_from_dict", "ema_beta", "make_grid", "pick_device", "precision_policy",
-    "save_sample_grid", "seed_everything", "update_ema",
+    "PrecisionPolicy", "StageState", "TrainLoop", "TrainResult", "TrainingDiverged", "adaptive_state",
+    "apply_gradients", "cpu_has_native_bf16", "dataclass_from_dict", "ema_beta", "make_grid", "pick_device",
+    "precision_policy", "restore_adaptive_state", "save_sample_grid", "seed_everything", "update_ema",
 ]
 
 
@@ -356,6 +356,26 @@ class StageState:
         if unknown:
             raise ValueError(f"state_fn returned unknown keys {sorted(unknown)}")
         return cls(**{k: dict(v) for k, v in value.items()})
+
+
+def adaptive_state(ada, scalers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The JSON part of a GAN stage's snapshot that is not a module: ADA's augmentation probability and, under
+    fp16, the gradient scalers (keyed like the optimisers).  :func:`restore_adaptive_state` reads it back."""
+    state: dict[str, Any] = {}
+    if ada is not None:
+        state["ada"] = ada.state_dict()
+    if scalers is not None:
+        state["scalers"] = {k: s.state_dict() for k, s in scalers.items()}
+    return state
+
+
+def restore_adaptive_state(extra_json: Mapping[str, Any], ada, scalers: Mapping[str, Any] | None) -> None:
+    """Restore what :func:`adaptive_state` stored (a snapshot written without ADA or fp16 leaves them as built)."""
+    if ada is not None and "ada" in extra_json:
+        ada.load_state_dict(extra_json["ada"])
+    if scalers is not None and "scalers" in extra_json:
+        for k, scaler in scalers.items():
+            scaler.load_state_dict(extra_json["scalers"][k])
 
 
 class TrainingDiverged(RuntimeError):

@@ -44,8 +44,8 @@ from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
 from ..checkpoint import Snapshot
 from .distributed import DistributedContext
 from .loop import (
-    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,
-    precision_policy, save_sample_grid, seed_everything, update_ema,
+    StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_grid,
+    pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
 )
 from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
@@ -378,21 +378,15 @@ class StyleInVStage:
 
     # -- snapshots ----------------------------------------------------------------------------------------------
     def state(self) -> StageState:
-        extra_json = {"ada": self.ada.state_dict()} if self.ada is not None else {}
-        if self.scalers is not None:
-            extra_json["scalers"] = {k: s.state_dict() for k, s in self.scalers.items()}
         return StageState(modules={"SI": self.SI, "SI_ema": self.SI_ema, "D": self.D,
                                    **({"augment": self.augment} if self.augment is not None else {})},
-                          optimizers={"SI": self.opt_SI, "D": self.opt_D}, extra_json=extra_json)
+                          optimizers={"SI": self.opt_SI, "D": self.opt_D},
+                          extra_json=adaptive_state(self.ada, self.scalers))
 
     def load_state(self, snap: Snapshot) -> None:
         st = self.state()
         snap.restore(modules=st.modules, optimizers=st.optimizers)
-        if self.ada is not None and "ada" in snap.extra_json:
-            self.ada.load_state_dict(snap.extra_json["ada"])
-        if self.scalers is not None and "scalers" in snap.extra_json:
-            for k, scaler in self.scalers.items():
-                scaler.load_state_dict(snap.extra_json["scalers"][k])
+        restore_adaptive_state(snap.extra_json, self.ada, self.scalers)
 
     @torch.no_grad()
     def sample(self) -> torch.Tensor:
