@@ -113,14 +113,25 @@ def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **o
     return config_for_profile(get_profile(profile).name, **{**values, **exp.overrides})
 
 
-def _effective_settings(values: dict) -> dict:
-    """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data), and
-    ``still_start`` only without the inversion encoder (with it, every variant starts still anyway)."""
+#: Settings that may differ between a run left in the root and the experiment's configuration without making the
+#: run stale: where it runs, and how long and how often it snapshots (resuming extends or shortens training).
+_RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
+#: StyleInV settings added after rows were committed, with the behaviour every run had before they existed.
+_BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "mbstd_group": 4, "x0_noise": "const"}
+
+
+def _effective_settings(values: dict, before: dict) -> dict:
+    """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data),
+    ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), and a setting
+    of ``before`` only where it differs from the behaviour of the runs recorded before it existed."""
     values = dict(values)
     if not values.get("skip_bad", True):
         del values["skip_bad"]
     if values.get("use_encoder", False):
         values.pop("still_start", None)
+    for key, old in before.items():
+        if key in values and values[key] == old:
+            del values[key]
     return values
 
 
@@ -129,14 +140,11 @@ def config_hash(cfg) -> str:
     hashes of rows written before the settings existed)."""
     from dataclasses import asdict
 
-    return hashlib.sha256(json.dumps(_effective_settings(asdict(cfg)), sort_keys=True).encode()).hexdigest()[:16]
+    from .train.styleinv import StyleInVConfig
 
-
-#: Settings that may differ between a run left in the root and the experiment's configuration without making the
-#: run stale: where it runs, and how long and how often it snapshots (resuming extends or shortens training).
-_RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
-#: The value a setting had in runs recorded before it existed, where that is not its default today.
-_BEFORE_THE_SETTING = {"still_start": False}
+    before = _BEFORE_THE_SETTING if isinstance(cfg, StyleInVConfig) else {}
+    settings = _effective_settings(asdict(cfg), before)
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _set_aside_stale_run(run: Path, cfg) -> Path | None:
@@ -152,7 +160,7 @@ def _set_aside_stale_run(run: Path, cfg) -> Path | None:
         recorded = json.loads(config_file.read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{config_file}: unreadable run configuration ({exc}); move the folder away") from exc
-    wanted = _effective_settings(json.loads(json.dumps(asdict(cfg))))
+    wanted = _effective_settings(json.loads(json.dumps(asdict(cfg))), {})
     # a setting added to the library after the run started is missing from its config: it had the default then
     # (or the value the library had before the setting existed)
     before = {**{f.name: f.default for f in fields(cfg) if f.default is not MISSING}, **_BEFORE_THE_SETTING}

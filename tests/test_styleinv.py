@@ -230,6 +230,57 @@ def test_every_table3_variant_starts_from_the_same_still_video(assets):
         config_hash(_cfg(assets, use_encoder=False, encoder=""))
 
 
+def test_training_follows_the_official_loop_where_it_says_so(assets):
+    """D's Adam is corrected for the lazy R1 steps (lr * k/(k+1), betas ** k/(k+1)), D's minibatch-std group is
+    the configured one, x0 = G(w0) is rendered with constant noise unless x0_noise="random" (the official code's),
+    and the settings added for this keep the hashes of the rows recorded before them."""
+    from styleinv_lib.experiments import config_hash
+
+    stage = StyleInVStage(_cfg(assets))                 # smoke: R1 every 2 steps
+    k = stage.cfg.r1_interval
+    assert stage.opt_D.defaults["lr"] == pytest.approx(stage.cfg.lr_d * k / (k + 1), rel=1e-12)
+    assert stage.opt_D.defaults["betas"][1] == pytest.approx(0.99 ** (k / (k + 1)), rel=1e-12)
+    assert stage.opt_SI.defaults["lr"] == stage.cfg.lr and stage.opt_SI.defaults["betas"] == (0.0, 0.99)
+    plain = StyleInVStage(_cfg(assets, d_lazy_adam_correction=False))
+    assert plain.opt_D.defaults["lr"] == plain.cfg.lr_d and plain.opt_D.defaults["betas"] == (0.0, 0.99)
+    no_r1 = StyleInVStage(_cfg(assets, r1_gamma=0.0))   # no R1 step, nothing to correct
+    assert no_r1.opt_D.defaults["lr"] == no_r1.cfg.lr_d
+    assert stage.D.b4.mbstd.group_size == 8 and StyleInVStage(_cfg(assets, mbstd_group=2)).D.b4.mbstd.group_size == 2
+
+    def use_noise(s):                                   # the test generator never learned to use its noise
+        for name, p in s.G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.data.fill_(0.5)
+        return s
+
+    use_noise(stage)
+    z, seeds, ts = torch.randn(2, stage.G.z_dim), [1, 2], torch.tensor([[0.0, 2, 5, 7], [0.0, 1, 3, 8]])
+    torch.manual_seed(1)
+    x0_a = stage.generate_clip(z, seeds, ts)[1]
+    torch.manual_seed(2)
+    x0_b = stage.generate_clip(z, seeds, ts)[1]
+    assert torch.equal(x0_a, x0_b)
+    noisy = use_noise(StyleInVStage(_cfg(assets, x0_noise="random")))
+    torch.manual_seed(1)
+    x0_c = noisy.generate_clip(z, seeds, ts)[1]
+    torch.manual_seed(2)
+    x0_d = noisy.generate_clip(z, seeds, ts)[1]
+    assert not torch.equal(x0_c, x0_d)
+    with pytest.raises(ValueError, match="x0_noise"):
+        _cfg(assets, x0_noise="none").validate()
+
+    # rows recorded before these settings trained with the values of _BEFORE_THE_SETTING: the same hash as a config
+    # that spells them out; any other value is another experiment
+    old = _cfg(assets, d_lazy_adam_correction=False, mbstd_group=4)
+    assert config_hash(old) != config_hash(_cfg(assets))
+    import hashlib
+    from dataclasses import asdict
+
+    legacy = {k: v for k, v in asdict(old).items()       # (skip_bad off and still_start with the encoder: unhashed)
+              if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad")}
+    assert config_hash(old) == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def test_ablation_flags_change_exactly_what_they_say(assets):
     full = StyleInVStage(_cfg(assets))
     assert full.SI.motion.kind == "ffa_ape" and full.SI.use_encoder and full.D.num_frames == 4

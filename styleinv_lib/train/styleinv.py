@@ -20,9 +20,19 @@ D sees only ``t1..t3``, StyleGAN-V's D), ``lambda_recon=0`` (w/o the L2 first-fr
 from the same still video ``G(w0)`` (``still_start``), so that a variant's numbers measure what it learned, not
 where it began.
 
-Deviation, stated: fake timestamps are integers drawn by the same sampler as the real ones.  The official code
-draws fractional times for fakes and integers for reals; with D's Fourier features of the time differences that
-difference is a shortcut that tells fake from real without looking at the frames.
+Aligned with the official training loop (``training_loop_styleinv.py``, ``train_styleinv.py``): D's Adam corrected
+for the lazy R1 steps (lr and betas to the power 16/17), D's minibatch-std over groups of 8, the EMA without a
+ramp-up, ADA at 500 kimg (the small profiles adapt faster, see :data:`PRESETS`).  Deviations, stated:
+
+* fake timestamps are integers drawn by the same sampler as the real ones.  The official code draws fractional
+  times for fakes and integers for reals; with D's Fourier features of the time differences that difference is a
+  shortcut that tells fake from real without looking at the frames;
+* ``x0 = G(w0)`` is rendered with G's constant noise, like every other frame (``x0_noise="const"``).  The official
+  training code calls the synthesis network without a noise mode for x0 (random noise) and with constant noise for
+  the frames at t > 0: the first-frame loss (Eq. 4) then has a floor no StyleInV can reach (it compares a const-noise
+  frame with a random-noise one), and D can tell the first fake frame by its noise texture.  Its evaluation renders
+  x0 with constant noise, as here.  ``x0_noise="random"`` gives the official behaviour;
+* kimg counts clips (``batch`` clips per step); the official loop counts frames, four per clip.
 """
 from __future__ import annotations
 
@@ -47,7 +57,7 @@ from .loop import (
     StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_grid,
     pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
 )
-from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from .losses import adjusted_adam_params, d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
 STAGE = "styleinv"
 
@@ -78,6 +88,7 @@ class StyleInVConfig:
                                         # the official w_t = w0 + s_t from the first step (no effect with it)
     d_channel_base: int = 16384
     d_channel_max: int = 512
+    mbstd_group: int = 8                # D's minibatch-std group (the official 4c256 preset; 4 before this setting)
     concat_res: int | None = None       # None: min(16, resolution / 2)
     first_frame_in_d: bool = True       # False: "w/o FFA-D" (D sees t1..t3 only)
     # clips
@@ -91,16 +102,19 @@ class StyleInVConfig:
     r1_gamma: float = 1.0
     r1_interval: int = 16
     # optimisation
-    batch: int = 32
+    batch: int = 32                     # clips (of num_frames frames); kimg counts clips
     lr: float = 1e-4
     lr_d: float = 2e-3
+    d_lazy_adam_correction: bool = True  # D's Adam lr and betas corrected for the lazy R1 steps, as the official loop
     ema_kimg: float = 20.0
-    ema_rampup: float | None = 0.05
+    ema_rampup: float | None = None     # the official loop has no EMA ramp-up
     augment: str = "bgc"
     ada_target: float = 0.6
-    ada_kimg: float = 100.0
+    ada_kimg: float = 500.0             # the official loop's ADA speed
     ada_interval: int = 4
     d_fresh_fakes: bool = True          # False: D judges the (detached) clips of the StyleInV phase; saves a G pass
+    x0_noise: str = "const"             # G's noise for the first frame x0 = G(w0): "const" like every other frame,
+                                        # or "random" as the official training code (see the module docstring)
     total_kimg: float = 1000.0
     # evaluation (SynthFaces probe: identity preservation, first-frame error) every metrics_kimg
     metrics: str = ""                   # "" or "probe"
@@ -131,17 +145,26 @@ class StyleInVConfig:
             raise ValueError(f"num_frames must be at least 3 (t0 and two more), got {self.num_frames}")
         if self.metrics not in ("", "probe"):
             raise ValueError(f"metrics must be '' or 'probe', got {self.metrics!r}")
+        if self.x0_noise not in ("const", "random"):
+            raise ValueError(f"x0_noise must be 'const' or 'random', got {self.x0_noise!r}")
+        if self.mbstd_group < 0:
+            raise ValueError(f"mbstd_group must be 0 (the whole batch) or positive, got {self.mbstd_group}")
 
 
-#: Per-profile defaults.  ``cpu``/``smoke`` decode with the small generators of the StyleGAN2 presets (w_dim 128 / 64);
-#: ``gpu`` is the official face configuration with a smaller batch.
+#: Per-profile defaults.  ``cpu``/``smoke`` decode with the small generators of the StyleGAN2 presets (w_dim 128 / 64)
+#: and, for runs of a few kimg, adapt faster: an EMA half-life of 1 kimg with a ramp-up (without one, the EMA of a
+#: smoke run of a few steps would stay at its initialisation), ADA that reacts within 1-5 kimg, and a higher
+#: StyleInV learning rate (cpu).  ``gpu`` is the official face configuration (the ``4c256`` preset of
+#: ``train_styleinv.py`` with ``configs/dfuf.yaml``: 32 clips per batch, D's minibatch-std over groups of 8, Adam lr
+#: 1e-4 / 2e-3, D's Adam corrected for lazy R1, EMA half-life 20 kimg without ramp-up, ADA ``bgc`` at 500 kimg)
+#: trained for 2,000 kimg of clips; the official run counts frames (4 per clip) and trains 25,000 kimg of them.
 PRESETS = {
     "smoke": dict(motion_dim=32, noise_dim=32, d_channel_base=512, d_channel_max=32, batch=4, total_kimg=0.016,
-                  snapshot_kimg=0.008, r1_interval=2, ada_kimg=1.0, max_distance=8, window=16,
+                  snapshot_kimg=0.008, r1_interval=2, ada_kimg=1.0, ema_rampup=0.05, max_distance=8, window=16,
                   metric_videos=2, metric_frames=16),
     "cpu": dict(motion_dim=128, noise_dim=128, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=12.0,
-                snapshot_kimg=1.0, ada_kimg=5.0, ema_kimg=1.0, lr=5e-4, d_fresh_fakes=False, metrics="probe",
-                metrics_kimg=3.0, compile=True),
+                snapshot_kimg=1.0, ada_kimg=5.0, ema_kimg=1.0, ema_rampup=0.05, lr=5e-4, d_fresh_fakes=False,
+                metrics="probe", metrics_kimg=3.0, compile=True),
     "gpu": dict(motion_dim=512, noise_dim=512, d_channel_base=16384, d_channel_max=512, batch=32, total_kimg=2000.0,
                 snapshot_kimg=50.0, metrics="probe", metrics_kimg=100.0),
 }
@@ -221,10 +244,14 @@ class StyleInVStage:
         d_frames = cfg.num_frames if cfg.first_frame_in_d else cfg.num_frames - 1
         self.D = SparseVideoDiscriminator(self.resolution, num_frames=d_frames, channel_base=cfg.d_channel_base,
                                           channel_max=cfg.d_channel_max, concat_res=cfg.concat_res,
-                                          max_num_frames=cfg.window, first_frame_aware=cfg.first_frame_in_d
+                                          max_num_frames=cfg.window, first_frame_aware=cfg.first_frame_in_d,
+                                          mbstd_group_size=cfg.mbstd_group,
                                           ).to(self.device).to(memory_format=self.memory_format)
+        # StyleInV has no regulariser phase (plain Adam); D takes an extra R1 step every r1_interval steps
         self.opt_SI = torch.optim.Adam(self.SI.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99), eps=1e-8)
+        lazy_steps = cfg.r1_interval if cfg.d_lazy_adam_correction and cfg.r1_gamma > 0 else None
+        d_lr, d_betas = adjusted_adam_params(cfg.lr_d, (0.0, 0.99), lazy_steps)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
         self.scalers = {k: self.policy.grad_scaler() for k in ("SI", "D")} if self.policy.use_grad_scaler else None
         # the main phases may run compiled; R1 (a double backward) and evaluation use the plain modules
         self.synthesis_fwd, self.D_fwd = self.G.synthesis, self.D
@@ -290,7 +317,7 @@ class StyleInVStage:
         with self.policy.autocast():
             with torch.no_grad():
                 w0 = self.G.mapping(z)[:, 0]
-                x0 = self.synthesis_fwd(w0, noise_mode="const", fused=False).float()
+                x0 = self.synthesis_fwd(w0, noise_mode=self.cfg.x0_noise, fused=False).float()
             w = SI(w0, x0, seeds, ts)
             b, k = w.shape[:2]
             frames = self.synthesis_fwd(w.reshape(b * k, -1), noise_mode="const", fused=False)
