@@ -3,7 +3,8 @@
     STYLEINV_PROFILE=cpu python notebooks/_execute.py            # every chapter, in order
     STYLEINV_PROFILE=cpu python notebooks/_execute.py 07 08      # some of them
 
-Each chapter runs top to bottom in a fresh kernel with the notebooks folder as working directory (as in Jupyter),
+A chapter edited as its MyST Markdown twin (``NN_*.md``) is synced into the notebook first (jupytext).  Each chapter
+runs top to bottom in a fresh kernel with the notebooks folder as working directory (as in Jupyter),
 with a progress bar over its cells; a failing cell stops that chapter, leaves its file untouched and is reported at
 the end.  The profile, wall time and machine of each run are written into the notebook's metadata
 (``styleinv.executed``), beside the first cell's note on what produced the outputs.
@@ -35,8 +36,18 @@ def chapters(selected: list[str], folder: Path = HERE) -> list[Path]:
     return picked
 
 
+def sync_pair(path: Path) -> None:
+    """Bring the notebook's cells in line with its MyST Markdown twin (``NN_*.md``, where chapters are edited), or the
+    other way round when the notebook is the newer one: ``jupytext --sync``, which keeps the stored outputs."""
+    from jupytext.cli import jupytext
+
+    if path.with_suffix(".md").is_file():
+        jupytext(["--sync", "--quiet", str(path)])
+
+
 def execute(path: Path, profile: str) -> float:
     """Run ``path`` top to bottom in a fresh kernel (working directory: its folder) and write it back atomically."""
+    sync_pair(path)
     nb = nbformat.read(path, as_version=4)
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     bar = tqdm(total=code_cells, desc=path.stem, unit="cell")
