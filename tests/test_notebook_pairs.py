@@ -5,6 +5,8 @@ The two must hold the same cells: same kinds, same sources, same tags.  After ed
 """
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,38 @@ def test_the_pair_holds_the_same_cells(notebook):
     assert len(a) == len(b), f"{notebook.name}: {len(a)} cells, its .md {len(b)}: jupytext --sync {notebook}"
     for i, (x, y) in enumerate(zip(a, b)):
         assert x == y, f"{notebook.name}, cell {i}: the .ipynb and the .md differ; run jupytext --sync {notebook}"
+
+
+MACHINE_PATH = re.compile(r"(?<![\w.])(/tmp/|/var/folders/|/private/var/|/work/|/home/|/root/|/content/|/Users/"
+                          r"|[A-Z]:\\\\Users)")
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_stored_outputs_name_no_path_of_the_machine_that_ran_them(notebook):
+    """The book shows the stored outputs: a checkout's, a home folder's or a temporary folder's absolute path there
+    is a leak and means nothing to a reader (print paths relative to the book, or names)."""
+    leaks = []
+    for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        for out in cell.get("outputs", ()):
+            blob = json.dumps(out)
+            leaks += [f"cell {i}: ...{blob[max(0, m.start() - 40):m.end() + 40]}..." for m in MACHINE_PATH.finditer(blob)]
+    assert not leaks, f"{notebook.name}: " + "\n".join(leaks[:5])
+
+
+PLAIN_TEXT = re.compile(r"(\$\$.*?\$\$|\$[^$\n]+\$|```.*?```|`[^`]*`|\{[a-z]+\}`[^`]*`|\[[^\]]*\]\([^)]*\))", re.S)
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_mentions_of_other_chapters_are_links(notebook):
+    """"chapter 4" in the prose is a {doc} link to it (headings, code and maths aside; a chapter's mention of
+    itself stays plain)."""
+    me = int(notebook.name[:2])
+    plain = []
+    for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = "\n".join(line for line in PLAIN_TEXT.sub(" ", cell.source).splitlines()
+                         if not line.lstrip().startswith("#"))
+        plain += [f"cell {i}: {m.group(0)}" for m in re.finditer(r"\b[Cc]hapter (\d)\b(?![-–\d])", text)
+                  if int(m.group(1)) != me]
+    assert not plain, f"{notebook.name}: unlinked chapter mentions (write {{doc}}`chapter N <NN_name>`): {plain}"
