@@ -5,7 +5,9 @@ Per page it asserts: no JavaScript error (uncaught exceptions, or console errors
 *external* resources: the book must work offline, and MathJax's CDN is not reachable in CI), every ``<video>``
 loads with a positive, finite duration, every plotly figure has drawn its SVG, and every internal link points to an
 existing page and anchor; with MathJax served from the book (``make mathjax``), every equation is typeset
-offline.  On chapter 7 it moves the static t-slider and asserts that the displayed frame changes.
+offline, and no display equation is clipped, runs past the text column or needs a scrollbar at 1280 px (at 390 px,
+a phone, a long one may scroll inside the column).  On chapter 7 it moves the static t-slider and asserts that the
+displayed frame changes.
 A full-page screenshot of each page (its first 20,000 px) is saved to ``$STYLEINV_ARTIFACTS/screenshots`` (default
 ``.cache/artifacts/screenshots``).  ``make test`` installs Chromium (``make browser``) and MathJax, and requires the test to run
 (``STYLEINV_REQUIRE_BROWSER=1``); elsewhere it is skipped when Chromium or Playwright is missing.
@@ -111,6 +113,47 @@ async () => {
 }
 """
 
+#: Every display equation, once MathJax has typeset it: its box against the text column, where its ink is, and
+#: whether it scrolls.  A box that starts left of the column (or ink left of its box) is clipped: no scrollbar
+#: reaches it.  At desktop width nothing may need a scrollbar; on a phone, sideways scrolling inside the column is
+#: the way to read a long equation.
+DISPLAY_MATHS_JS = r"""
+async () => {
+    if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+    return [...document.querySelectorAll('mjx-container[display="true"]')].map((c, k) => {
+        const col = (c.closest('article, main') || document.body).getBoundingClientRect();
+        const box = c.getBoundingClientRect();
+        let left = Infinity, right = -Infinity;
+        for (const e of c.querySelectorAll('mjx-c')) {
+            const r = e.getBoundingClientRect();
+            if (r.width > 0) { left = Math.min(left, r.left); right = Math.max(right, r.right); }
+        }
+        let h = c.closest('section');
+        h = h && h.querySelector('h1, h2, h3');
+        const under = h ? h.textContent.replace('#', '').trim().slice(0, 40) : '';
+        return {tex: `display equation ${k + 1} (under "${under}")`,
+                clipped_px: Math.max(col.left - box.left, box.left - left, 0),
+                past_column_px: Math.max(box.right - col.right, 0),
+                scrolls: /(auto|scroll)/.test(getComputedStyle(c).overflowX) && c.scrollWidth > c.clientWidth + 1,
+                ink_past_column_px: Math.max(right - col.right, 0)};
+    });
+}
+"""
+
+
+def maths_problems(tab, desktop: bool) -> list[str]:
+    """The display equations of the open page that are clipped, run past the column, or (desktop) need scrolling."""
+    bad = []
+    for m in tab.evaluate(DISPLAY_MATHS_JS):
+        if m["clipped_px"] > 1:
+            bad.append(f"{m['tex']}: {m['clipped_px']:.0f} px clipped at the left")
+        elif m["past_column_px"] > 1 or (not m["scrolls"] and m["ink_past_column_px"] > 1):
+            bad.append(f"{m['tex']}: runs {max(m['past_column_px'], m['ink_past_column_px']):.0f} px past the column")
+        elif desktop and m["scrolls"]:
+            bad.append(f"{m['tex']}: wider than the column (it scrolls); break it into lines")
+    return bad
+
+
 LINKS_JS = """
 () => [...document.querySelectorAll('a[href]')].map(a => a.href)
 """
@@ -152,6 +195,8 @@ def test_page_in_chromium(page, server, browser):
         assert math["local"], f"{page}: MathJax is not served with the book (make mathjax)"
     if math["local"]:
         assert math["typeset"] == math["maths"], f"{page}: {math['maths'] - math['typeset']} equations not typeset"
+        bad_maths = maths_problems(tab, desktop=True)
+        assert not bad_maths, f"{page} at 1280 px: " + "; ".join(bad_maths)
 
     broken = []
     for href in set(tab.evaluate(LINKS_JS)):
@@ -195,3 +240,31 @@ def _check_t_slider(tab) -> None:
     after, label_after = handle.evaluate(frame), handle.evaluate(label)
     assert label_after > label_before, f"the slider did not move (step {label_before!r})"
     assert after != before, f"moving the slider to step {label_after!r} did not change the displayed frame"
+
+
+def _pages_with_display_maths() -> list[str]:
+    """The pages whose source holds display maths (``$$`` or a math directive)."""
+    found = []
+    for page in _pages():
+        source = next((ROOT / f"{page}{ext}" for ext in (".ipynb", ".md") if (ROOT / f"{page}{ext}").is_file()), None)
+        if source is not None and any(mark in source.read_text(errors="replace") for mark in ("$$", "{math}")):
+            found.append(page)
+    return found
+
+
+@pytest.mark.parametrize("page", _pages_with_display_maths())
+def test_display_maths_on_a_phone(page, server, browser):
+    """At 390 px (a phone) a long equation scrolls sideways inside the column; none is clipped or runs off it."""
+    base, _ = server
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    tab = ctx.new_page()
+    tab.route("**/*", lambda route: route.continue_() if route.request.url.startswith((base, "data:"))
+              else route.abort())
+    tab.goto(f"{base}/{page}.html", wait_until="load")
+    local = tab.evaluate("() => [...document.scripts].some(s => /_static\\/mathjax\\//.test(s.src))")
+    if not local:
+        ctx.close()
+        pytest.skip("MathJax is not served with the book (make mathjax): equations are not typeset offline")
+    bad = maths_problems(tab, desktop=False)
+    ctx.close()
+    assert not bad, f"{page} at 390 px: " + "; ".join(bad)
