@@ -75,3 +75,17 @@ def test_mentions_of_other_chapters_are_links(notebook):
         plain += [f"cell {i}: {m.group(0)}" for m in re.finditer(r"\b[Cc]hapter (\d)\b(?![-–\d])", text)
                   if int(m.group(1)) != me]
     assert not plain, f"{notebook.name}: unlinked chapter mentions (write {{doc}}`chapter N <NN_name>`): {plain}"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_opens_with_goals_and_ends_with_a_summary_and_exercises(notebook):
+    cells = [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "markdown"]
+    first = cells[0]
+    assert "{admonition} Learning goals" in first and "**Run time**" in first and "`cpu`" in first, \
+        f"{notebook.name}: the first cell must state the learning goals and the run time per profile"
+    text = "\n".join(cells)
+    assert re.search(r"^## Summary", text, re.M), f"{notebook.name}: no summary"
+    exercises = text.split("## Exercises", 1)
+    assert len(exercises) == 2, f"{notebook.name}: no exercises"
+    count = len(re.findall(r"^\d+\. ", exercises[1].split("\n## ", 1)[0], re.M))
+    assert 3 <= count <= 5, f"{notebook.name}: {count} exercises (3-5 wanted)"

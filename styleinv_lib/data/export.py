@@ -71,8 +71,8 @@ def _render_videos(out: Path, dataset, num_videos: int, desc: str, progress: boo
 def export_synthfaces(out, *, num_videos: int, num_frames: int = 128, resolution: int = 64, seed: int = 0,
                       videos_per_identity: int = 1, version: int = DEFAULT_VERSION, overwrite: bool = False,
                       progress: bool = True) -> Path:
-    """Render ``num_videos`` SynthFaces videos (``version`` 2 by default, see :mod:`.synthetic`) into ``out`` and
-    return the path of its ``metadata.json``."""
+    """Render ``num_videos`` SynthFaces videos into ``out`` and return the path of its ``metadata.json``.
+    ``version``: ``DEFAULT_VERSION`` of :mod:`.synthetic` by default (1, the version the committed models learned)."""
     out = Path(out)
     ds = SynthFaces(resolution=resolution, num_frames=num_frames, seed=seed, videos_per_identity=videos_per_identity,
                     version=version)
