@@ -5,7 +5,8 @@ Per page it asserts: no JavaScript error (uncaught exceptions, or console errors
 *external* resources: the book must work offline, and MathJax's CDN is not reachable in CI), every ``<video>``
 loads with a positive, finite duration, every plotly figure has drawn its SVG, and every internal link points to an
 existing page and anchor; with MathJax served from the book (``make mathjax``), every equation is typeset
-offline, and no display equation is clipped, runs past the text column or needs a scrollbar at 1280 px (at 390 px,
+offline, at most a tenth of the code cells (one on a short page) is wider than the column, and no display
+equation is clipped, runs past the text column or needs a scrollbar at 1280 px (at 390 px,
 a phone, a long one may scroll inside the column).  On chapter 7 it moves the static t-slider and asserts that the
 displayed frame changes.
 A full-page screenshot of each page (its first 20,000 px) is saved to ``$STYLEINV_ARTIFACTS/screenshots`` (default
@@ -154,6 +155,14 @@ def maths_problems(tab, desktop: bool) -> list[str]:
     return bad
 
 
+#: The code cells' input boxes, and how many need a horizontal scrollbar at this width.
+CODE_WIDTH_JS = """
+() => {
+    const boxes = [...document.querySelectorAll('div.cell_input pre')];
+    return {cells: boxes.length, wide: boxes.filter(p => p.scrollWidth > p.clientWidth + 1).length};
+}
+"""
+
 LINKS_JS = """
 () => [...document.querySelectorAll('a[href]')].map(a => a.href)
 """
@@ -197,6 +206,10 @@ def test_page_in_chromium(page, server, browser):
         assert math["typeset"] == math["maths"], f"{page}: {math['maths'] - math['typeset']} equations not typeset"
         bad_maths = maths_problems(tab, desktop=True)
         assert not bad_maths, f"{page} at 1280 px: " + "; ".join(bad_maths)
+
+    code = tab.evaluate(CODE_WIDTH_JS)
+    assert code["wide"] <= max(1, code["cells"] // 10), \
+        f"{page}: {code['wide']} of {code['cells']} code cells are wider than the column at 1280 px (79 characters)"
 
     broken = []
     for href in set(tab.evaluate(LINKS_JS)):
