@@ -74,11 +74,19 @@ style: data
 	$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/toon \
 		--out runs/style-toon-unfrozen-$(PROFILE) --profile $(PROFILE) --freeze-res 0 --train-mapping --resume auto
 
-# Chapter 9's experiments (not part of `all`: hours with PROFILE=cpu): the full model and the Table 3 ablations,
-# trained from the committed generator and encoder, evaluated, one row each in runs/experiments/results.jsonl
+# Chapter 9's experiments (not part of `all`: many hours with PROFILE=cpu), the whole re-run in one command: the
+# full model, the Table 3 ablations and the autoregressive baseline on SynthFaces, and Table 1's sky rows on SynthSky
+# (the official sky configuration), each trained with every seed of SEEDS and evaluated; one row per (experiment,
+# seed) in runs/experiments*/results.jsonl.  Finished rows are skipped, so an interrupted run continues; two
+# one-thread chains may share a results file (e.g. `make experiments SEEDS=0,1` beside `SEEDS=2`).
+SEEDS ?= 0,1,2
+SKY_GENERATOR ?= checkpoints/stylegan2_synthsky32_cpu.safetensors
+SKY_ENCODER ?= checkpoints/encoder_synthsky32_cpu.safetensors
 experiments: data
 	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
-		--encoder $(ENCODER) --root runs/experiments
+		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS)
+	$(BIN)/styleinv experiment full,autoregressive,real_heldout,static --profile $(PROFILE) --data data/synthsky \
+		--generator $(SKY_GENERATOR) --encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS)
 
 # MathJax 3 for an offline book (the npm registry's package, unpacked; without npm the book loads it from a CDN)
 MATHJAX = .cache/book-static/mathjax/tex-mml-chtml.js
