@@ -89,3 +89,17 @@ def test_every_chapter_opens_with_goals_and_ends_with_a_summary_and_exercises(no
     assert len(exercises) == 2, f"{notebook.name}: no exercises"
     count = len(re.findall(r"^\d+\. ", exercises[1].split("\n## ", 1)[0], re.M))
     assert 3 <= count <= 5, f"{notebook.name}: {count} exercises (3-5 wanted)"
+
+
+@pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
+def test_mentions_of_the_papers_equations_are_links(notebook):
+    """"Eq. 4" of the paper in the prose links to where the chapters state it (targets eq-paper-1 in chapter 3,
+    eq-paper-2 to eq-paper-6 in chapter 6); equations of other papers are named as theirs ("its Eqs. 1 and 3")."""
+    plain = []
+    for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        if cell.cell_type != "markdown":
+            continue
+        text = "\n".join(line for line in PLAIN_TEXT.sub(" ", cell.source).splitlines()
+                         if not line.lstrip().startswith("#"))
+        plain += [f"cell {i}: {m.group(0)}" for m in re.finditer(r"(?<!its )\bEqs?\. ?\(?[1-6]\b", text)]
+    assert not plain, f"{notebook.name}: unlinked equation mentions (write {{ref}}`Eq. N <eq-paper-N>`): {plain}"
