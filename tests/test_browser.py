@@ -3,7 +3,8 @@
 
 Per page it asserts: no JavaScript error (uncaught exceptions, or console errors other than failed loads of
 *external* resources: the book must work offline, and MathJax's CDN is not reachable in CI), every ``<video>``
-loads with a positive, finite duration, every plotly figure has drawn its SVG, and every internal link points to an
+loads with a positive, finite duration, every plotly figure has drawn its SVG (with no overlapping titles and no
+untitled axis on a chart), and every internal link points to an
 existing page and anchor; with MathJax served from the book (``make mathjax``), every equation is typeset
 offline, at most a tenth of the code cells (one on a short page) is wider than the column, and no display
 equation is clipped, runs past the text column or needs a scrollbar at 1280 px (at 390 px,
@@ -163,6 +164,27 @@ CODE_WIDTH_JS = """
 }
 """
 
+#: Per plotly figure: pairs of titles (the figure's and its subplots') whose boxes overlap, and the visible axes
+#: of a chart (not an image) without a title.
+FIGURE_LABELS_JS = """
+() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+    const fl = gd._fullLayout || {};
+    const boxes = [...gd.querySelectorAll('g.annotation, .g-gtitle text')]
+        .map(e => ({r: e.getBoundingClientRect(), t: e.textContent.slice(0, 30)})).filter(b => b.r.width > 0);
+    const overlaps = [];
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i].r, b = boxes[j].r;
+        if (a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1)
+            overlaps.push(`${boxes[i].t} / ${boxes[j].t}`);
+    }
+    const untitled = gd.querySelector('.imagelayer image') ? [] : Object.keys(fl)
+        .filter(k => /^[xy]axis\\d*$/.test(k) && fl[k].visible && fl[k].showticklabels !== false)
+        .filter(k => { const t = (gd.layout[k] || {}).title; return !(t && (typeof t === 'string' ? t : t.text)); });
+    const title = gd.layout.title;
+    return {title: ((title && (title.text || title)) || gd.id).toString().slice(0, 40), overlaps, untitled};
+})
+"""
+
 LINKS_JS = """
 () => [...document.querySelectorAll('a[href]')].map(a => a.href)
 """
@@ -206,6 +228,9 @@ def test_page_in_chromium(page, server, browser):
         assert math["typeset"] == math["maths"], f"{page}: {math['maths'] - math['typeset']} equations not typeset"
         bad_maths = maths_problems(tab, desktop=True)
         assert not bad_maths, f"{page} at 1280 px: " + "; ".join(bad_maths)
+
+    labels = [f for f in tab.evaluate(FIGURE_LABELS_JS) if f["overlaps"] or f["untitled"]]
+    assert not labels, f"{page}: figures with overlapping titles or untitled axes: {labels}"
 
     code = tab.evaluate(CODE_WIDTH_JS)
     assert code["wide"] <= max(1, code["cells"] // 10), \
