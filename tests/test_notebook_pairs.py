@@ -61,19 +61,21 @@ def test_stored_outputs_name_no_path_of_the_machine_that_ran_them(notebook):
 PLAIN_TEXT = re.compile(r"(\$\$.*?\$\$|\$[^$\n]+\$|```.*?```|`[^`]*`|\{[a-z]+\}`[^`]*`|\[[^\]]*\]\([^)]*\))", re.S)
 
 
+def prose(notebook: Path):
+    """``(cell index, text)`` of each markdown cell without its maths, code, roles, links and headings."""
+    for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        if cell.cell_type == "markdown":
+            yield i, "\n".join(line for line in PLAIN_TEXT.sub(" ", cell.source).splitlines()
+                               if not line.lstrip().startswith("#"))
+
+
 @pytest.mark.parametrize("notebook", CHAPTERS, ids=lambda p: p.stem)
 def test_mentions_of_other_chapters_are_links(notebook):
     """"chapter 4" in the prose is a {doc} link to it (headings, code and maths aside; a chapter's mention of
     itself stays plain)."""
     me = int(notebook.name[:2])
-    plain = []
-    for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
-        if cell.cell_type != "markdown":
-            continue
-        text = "\n".join(line for line in PLAIN_TEXT.sub(" ", cell.source).splitlines()
-                         if not line.lstrip().startswith("#"))
-        plain += [f"cell {i}: {m.group(0)}" for m in re.finditer(r"\b[Cc]hapter (\d)\b(?![-–\d])", text)
-                  if int(m.group(1)) != me]
+    plain = [f"cell {i}: {m.group(0)}" for i, text in prose(notebook)
+             for m in re.finditer(r"\b[Cc]hapter (\d)\b(?![-–\d])", text) if int(m.group(1)) != me]
     assert not plain, f"{notebook.name}: unlinked chapter mentions (write {{doc}}`chapter N <NN_name>`): {plain}"
 
 
@@ -95,11 +97,6 @@ def test_every_chapter_opens_with_goals_and_ends_with_a_summary_and_exercises(no
 def test_mentions_of_the_papers_equations_are_links(notebook):
     """"Eq. 4" of the paper in the prose links to where the chapters state it (targets eq-paper-1 in chapter 3,
     eq-paper-2 to eq-paper-6 in chapter 6); equations of other papers are named as theirs ("its Eqs. 1 and 3")."""
-    plain = []
-    for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
-        if cell.cell_type != "markdown":
-            continue
-        text = "\n".join(line for line in PLAIN_TEXT.sub(" ", cell.source).splitlines()
-                         if not line.lstrip().startswith("#"))
-        plain += [f"cell {i}: {m.group(0)}" for m in re.finditer(r"(?<!its )\bEqs?\. ?\(?[1-6]\b", text)]
+    plain = [f"cell {i}: {m.group(0)}" for i, text in prose(notebook)
+             for m in re.finditer(r"(?<!its )\bEqs?\. ?\(?[1-6]\b", text)]
     assert not plain, f"{notebook.name}: unlinked equation mentions (write {{ref}}`Eq. N <eq-paper-N>`): {plain}"
