@@ -1,8 +1,8 @@
 """The library's import structure: one way down, no circles.
 
 Every ``import`` of ``styleinv_lib`` (at module level or inside a function: a deferred import is still a dependency)
-must point to a lower layer, so data flows data/nn → metrics → train → generate → experiments → cli and a change
-low in the stack never needs code above it.  A new module must be placed in :data:`LAYERS` (the test names it).
+must point to a lower layer, so data flows data/nn → metrics → train → generate → experiments → cli and a
+change low in the stack never needs code above it.  A new module must be placed in :data:`LAYERS` (the test names it).
 """
 from __future__ import annotations
 

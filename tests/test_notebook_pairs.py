@@ -54,7 +54,8 @@ def test_stored_outputs_name_no_path_of_the_machine_that_ran_them(notebook):
     for i, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
         for out in cell.get("outputs", ()):
             blob = json.dumps(out)
-            leaks += [f"cell {i}: ...{blob[max(0, m.start() - 40):m.end() + 40]}..." for m in MACHINE_PATH.finditer(blob)]
+            leaks += [f"cell {i}: ...{blob[max(0, m.start() - 40):m.end() + 40]}..."
+                      for m in MACHINE_PATH.finditer(blob)]
     assert not leaks, f"{notebook.name}: " + "\n".join(leaks[:5])
 
 

@@ -274,7 +274,8 @@ def heldout_set(seed: int, identities: int, resolution: int, frames_per_video: i
         for v in range(videos):
             times = rng.uniform(0, horizon, frames_per_video)
             style = styles[int(style_rng.integers(len(styles)))] if len(styles) > 1 else styles[0]
-            f, fac = render_factor_frames(ds, ident * videos + v, times, style, int(style_rng.integers(len(POP_PALETTES))))
+            palette = int(style_rng.integers(len(POP_PALETTES)))
+            f, fac = render_factor_frames(ds, ident * videos + v, times, style, palette)
             frames.append(f)
             factors.append(fac)
             labels += [ident] * frames_per_video

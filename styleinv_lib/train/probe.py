@@ -151,7 +151,8 @@ class ProbeBatches:
                 # (photo-only runs draw nothing more, so they repeat the shipped probe's batches exactly)
                 style, palette = (styles[0], 0) if len(styles) == 1 else \
                     (styles[int(rng.integers(len(styles)))], int(rng.integers(len(POP_PALETTES))))
-                f, fac = render_factor_frames(self.ds, int(ident) * cfg.videos_per_identity + int(v), times, style, palette)
+                video = int(ident) * cfg.videos_per_identity + int(v)
+                f, fac = render_factor_frames(self.ds, video, times, style, palette)
                 frames.append(f)
                 factors.append(fac)
                 labels += [int(ident)] * per_video
@@ -289,7 +290,8 @@ def train_probe(out: Path, *, resolution: int = 64, identities: int = 1500, step
     stage = ProbeStage(cfg)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(out)
     kimg_per_step = cfg.batch / 1000
-    loop = TrainLoop(run_dir=run_dir, stage=TRAIN_STAGE, config=stage.config_dict(), total_kimg=cfg.steps * kimg_per_step,
+    loop = TrainLoop(run_dir=run_dir, stage=TRAIN_STAGE, config=stage.config_dict(),
+                     total_kimg=cfg.steps * kimg_per_step,
                      batch_size=cfg.batch, step_fn=stage.step, state_fn=stage.state, load_state_fn=stage.load_state,
                      snapshot_kimg=cfg.snapshot_every * kimg_per_step if cfg.snapshot_every else None,
                      keep_snapshots=2, log_every=10, eval_fn=stage.quick_eval if cfg.eval_every else None,
@@ -366,7 +368,8 @@ def add_probe_cli(subparsers) -> argparse.ArgumentParser:
         "train-probe", help="train the SynthFaces ground-truth probe (identity + motion factors; not FID/FVD)",
         description="Train the SynthFaces probe on frames rendered on the fly, calibrate its identity threshold on "
                     "held-out identities and export it to one safetensors file. Rerunning the same command resumes.")
-    p.add_argument("--out", required=True, type=Path, help="exported probe file; snapshots go to <out>-run/ (or --run-dir)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="exported probe file; snapshots go to <out>-run/ (or --run-dir)")
     p.add_argument("--resolution", type=int, default=64, help="SynthFaces render resolution (default 64)")
     p.add_argument("--steps", type=int, default=ProbeConfig.steps, help=f"training steps (default {ProbeConfig.steps})")
     p.add_argument("--identities", type=int, default=ProbeConfig.identities,

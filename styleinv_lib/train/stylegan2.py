@@ -16,7 +16,8 @@ config (batch 64 on 8 GPUs, G_ema half-life 20 kimg without ramp-up, minibatch-s
 500 kimg, path length 2).  The ``gpu`` preset here is config F at 128² for one 16 GB GPU with StyleGAN2-ADA's
 ``auto`` choices for a new dataset and batch (batch 32, G_ema half-life batch·10/32 = 10 kimg with a 0.05 ramp-up,
 minibatch-std groups of 4) and ADA at 100 kimg, faster than the default 500 for a 3,000-kimg run;
-``--set ema_kimg=20 --set ema_rampup=null --set mbstd_group=8 --set ada_kimg=500`` gives paper256's.  The small profiles drop the path-length term (a 2x cost per G step).
+``--set ema_kimg=20 --set ema_rampup=null --set mbstd_group=8 --set ada_kimg=500`` gives paper256's.  The small
+profiles drop the path-length term (a 2x cost per G step).
 """
 from __future__ import annotations
 
