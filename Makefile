@@ -19,7 +19,7 @@ all: install data stylegan2 encoder styleinv style book
 
 test: install browser mathjax
 	STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 STYLEINV_REQUIRE_BROWSER=1 \
-		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider tests notebooks
+		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
 
 install: $(STAMP)
 
