@@ -13,7 +13,8 @@ The names a user needs are importable from here::
     E = sil.load_encoder("checkpoints/encoder_synthfaces32_cpu.safetensors")
     result = sil.invert(images, G, encoder=E, method="hybrid")   # Eq. 1, refined by a few optimisation steps
     gen = sil.load_video_generator("checkpoints/styleinv_synthfaces32_cpu.safetensors",
-                                   generator="checkpoints/stylegan2_synthfaces32_cpu.safetensors")
+                                   generator="checkpoints/stylegan2_synthfaces32_cpu.safetensors",
+                                   device=sil.pick_device())          # a GPU when there is one
     video = gen.video(gen.w0_from_seeds([0, 1]), num_frames=128)   # (2, 128, 3, 32, 32) in [-1, 1]
     toon = sil.load_generator("checkpoints/stylegan2_synthfaces32_toon_cpu.safetensors")   # a fine-tune of G (§3.5)
     videos, latents = gen.plug_and_play([gen.G, toon], gen.w0_from_seeds([0]), 64)      # same w_t, two styles
@@ -26,10 +27,11 @@ from .generate import VideoGenerator, generate_video, load_video_generator
 from .inversion import invert
 from .loading import load_encoder, load_generator
 from .profiles import PROFILES, Profile, get_profile
+from .train.loop import pick_device
 from . import data, viz
 
 __all__ = [
     "ImageFolder", "PROFILES", "Profile", "SparseClipSampler", "StyleImages", "SynthFaces", "SynthSky", "VideoDataError",
     "VideoFolder", "VideoGenerator", "__version__", "data", "generate_video", "get_profile", "inspect_dataset",
-    "invert", "load_encoder", "load_generator", "load_video_generator", "viz",
+    "invert", "load_encoder", "load_generator", "load_video_generator", "pick_device", "viz",
 ]

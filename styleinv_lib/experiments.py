@@ -324,8 +324,7 @@ def probe_metrics(gen, data, profile, *, device="cpu", seed: int = 0) -> dict:
     out["jumps"] = {"frames": longest, "max_ratio": max(jumps), "median_ratio": float(np.median(jumps)),
                     "videos_over_3": int(sum(j > 3 for j in jumps)), "videos": len(jumps)}
     short = torch.stack(heads)
-    with torch.no_grad():
-        g_w0 = gen.G.synthesis(w0, noise_mode="const").cpu()
+    g_w0 = gen.first_frame(w0)
     out["first_frame"] = first_frame_error(short[:, 0], g_w0, probe=probe)
     real = VideoFolder(data, gen.resolution, mode="frames")
     k = min(n, real.num_videos)
@@ -336,9 +335,7 @@ def probe_metrics(gen, data, profile, *, device="cpu", seed: int = 0) -> dict:
     if getattr(gen, "encoder", None) is not None:
         # the real videos inverted frame by frame, G(E(x_t)): the motion the image generator and the encoder can
         # show at all.  A motion model built on them is unlikely to read more motion than this.
-        with torch.no_grad():
-            recon = torch.stack([to_uint8(gen.G.synthesis(gen.w0_from_images(v), noise_mode="const")).cpu()
-                                 for v in real_videos])
+        recon = torch.stack([to_uint8(gen.first_frame(gen.w0_from_images(v))) for v in real_videos])
         out["reconstructed_motion"] = compare_motion(motion_statistics(recon, probe), real_motion).as_dict()
     return out
 

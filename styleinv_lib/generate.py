@@ -17,6 +17,7 @@ from a StyleInV run folder or exported file.  :class:`StyleInVClips` adapts it t
 """
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -32,6 +33,15 @@ Tensor = torch.Tensor
 __all__ = ["AutoregressiveVideoGenerator", "StyleInVClips", "VideoGenerator", "check_compatible", "decode_latents",
            "generate_video", "latent_sequence", "load_autoregressive_generator", "load_video_generator",
            "load_clip_source", "side_by_side", "to_uint8", "write_videos"]
+
+
+def on_device(G, device):
+    """``G`` in eval mode on ``device``: itself when it is there already, else a copy there, so a caller's
+    generator never moves (plug-and-play decoders loaded on the CPU stay usable on the CPU)."""
+    want, have = torch.device(device), next(G.parameters()).device
+    if have.type != want.type or (want.index is not None and have.index != want.index):
+        G = copy.deepcopy(G).to(want)
+    return G.eval()
 
 
 def check_compatible(G, other, name: str = "generator") -> None:
@@ -80,7 +90,11 @@ def _times(num_frames: int | None, timestamps):
 
 
 class VideoGenerator:
-    """G + StyleInV (+ the raw encoder for images): everything needed to make videos.  Eval mode, no grad."""
+    """G + StyleInV (+ the raw encoder for images): everything needed to make videos.  Eval mode, no grad.
+
+    The models run on ``device`` (a GPU when there is one, see :func:`~styleinv_lib.train.loop.pick_device`);
+    inputs may live anywhere, and every tensor a method returns is on the CPU, so code that uses them (plots,
+    metrics, numpy) does not depend on where the models ran."""
 
     def __init__(self, G, styleinv, encoder=None, *, device="cpu", noise_mode: str = "const", info: dict | None = None):
         self.device = torch.device(device)
@@ -95,7 +109,7 @@ class VideoGenerator:
     def w0_from_seeds(self, seeds: Sequence[int], truncation_psi: float = 1.0) -> Tensor:
         """Content latents from seeds: ``z ~ N(0, I)`` seeded per video, then G's mapping (and truncation)."""
         z = torch.stack([torch.randn(self.G.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
-        return self.G.mapping(z.to(self.device), truncation_psi=truncation_psi)[:, 0]
+        return self.G.mapping(z.to(self.device), truncation_psi=truncation_psi)[:, 0].float().cpu()
 
     @torch.no_grad()
     def w0_from_images(self, images: Tensor) -> Tensor:
@@ -103,7 +117,13 @@ class VideoGenerator:
         if self.encoder is None:
             raise ValueError("this generator has no inversion encoder: pass encoder= to load_video_generator")
         x = images.float().div(127.5).sub(1) if images.dtype == torch.uint8 else images.float()
-        return self.encoder(x.to(self.device))
+        return self.encoder(x.to(self.device)).float().cpu()
+
+    @torch.no_grad()
+    def first_frame(self, w0: Tensor) -> Tensor:
+        """``G(w0)`` (``B×3×R×R`` in [-1, 1]) with this generator's noise mode: the image every video of ``w0``
+        starts from, and the reconstruction of an image passed to :meth:`w0_from_images`."""
+        return self.G.synthesis(w0.to(self.device), noise_mode=self.noise_mode).float().cpu()
 
     @torch.no_grad()
     def video(self, w0: Tensor, num_frames: int | None = None, *, timestamps=None, motion_seeds=None,
@@ -122,7 +142,7 @@ class VideoGenerator:
             check_compatible(self.G, other, f"generator {i}")
         latents = latent_sequence(self.G, self.styleinv, w0.to(self.device), _times(num_frames, timestamps),
                                   motion_seeds, chunk=chunk, noise_mode=self.noise_mode)
-        videos = [decode_latents(other.to(self.device).eval(), latents, noise_mode=self.noise_mode)
+        videos = [decode_latents(on_device(other, self.device), latents, noise_mode=self.noise_mode)
                   for other in generators]
         return videos, latents
 
@@ -167,7 +187,7 @@ class AutoregressiveVideoGenerator(VideoGenerator):
         for i, other in enumerate(generators):
             check_compatible(self.G, other, f"generator {i}")
         latents = self._latents(w0, num_frames, timestamps, motion_seeds)
-        return [decode_latents(other.to(self.device).eval(), latents, noise_mode=self.noise_mode)
+        return [decode_latents(on_device(other, self.device), latents, noise_mode=self.noise_mode)
                 for other in generators], latents
 
     @torch.no_grad()
@@ -215,7 +235,7 @@ def write_videos(gen: VideoGenerator, generators: Sequence, w0: Tensor, num_fram
         raise ValueError("video_paths needs one path per video for every generator")
     for i, other in enumerate(generators):
         check_compatible(gen.G, other, f"generator {i}")
-    decoders = [other.to(gen.device).eval() for other in generators]
+    decoders = [on_device(other, gen.device) for other in generators]
     writers = [[Mp4Writer(p, fps) for p in paths] for paths in video_paths]
     grid = Mp4Writer(grid_path, fps) if grid_path is not None else None
     everything = [w for row in writers for w in row] + ([grid] if grid is not None else [])

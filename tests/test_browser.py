@@ -9,7 +9,8 @@ existing page and anchor; with MathJax served from the book (``make mathjax``), 
 offline, at most a tenth of the code cells (one on a short page) is wider than the column, and no display
 equation is clipped, runs past the text column or needs a scrollbar at 1280 px (at 390 px,
 a phone, a long one may scroll inside the column).  On chapter 7 it moves the static t-slider and asserts that the
-displayed frame changes.
+displayed frame changes and that the play/pause buttons cover neither the slider's readout, rail and labels nor the
+picture; on every page, no video with controls is shown less than 120 px tall (the controls would hide it).
 A full-page screenshot of each page (its first 20,000 px) is saved to ``$STYLEINV_ARTIFACTS/screenshots`` (default
 ``.cache/artifacts/screenshots``).  ``make test`` installs Chromium (``make browser``) and MathJax, and requires the test to run
 (``STYLEINV_REQUIRE_BROWSER=1``); elsewhere it is skipped when Chromium or Playwright is missing.
@@ -216,6 +217,9 @@ def test_page_in_chromium(page, server, browser):
     videos = tab.evaluate(VIDEO_DURATIONS_JS)
     bad = [v for v in videos if not (v["duration"] and 0 < v["duration"] < float("inf")) or v["error"]]
     assert not bad, f"{page}: videos without a positive duration: {bad}"
+    # the browser draws its controls over the bottom ~40 px of a video: a short strip would be hidden under them
+    short = tab.evaluate(SMALL_VIDEOS_JS)
+    assert not short, f"{page}: videos with controls shown only {short} px tall (controls would cover them)"
 
     figures = tab.evaluate(PLOTLY_JS)
     undrawn = [f for f in figures if f["svgs"] == 0 or f["drawn"] == 0]
@@ -278,6 +282,30 @@ def _check_t_slider(tab) -> None:
     after, label_after = handle.evaluate(frame), handle.evaluate(label)
     assert label_after > label_before, f"the slider did not move (step {label_before!r})"
     assert after != before, f"moving the slider to step {label_after!r} did not change the displayed frame"
+    # the play/pause buttons must not cover the slider's readout, its rail or its tick labels, nor the picture
+    boxes = handle.evaluate("""gd => {
+        const box = el => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+        const all = sel => [...gd.querySelectorAll(sel)].map(box);
+        const prefix = gd._fullLayout.sliders[0].currentvalue.prefix;          // the readout: "t = 117"
+        const texts = [...gd.querySelectorAll('.slider-container text')];
+        return {buttons: all('.updatemenu-button'),
+                readout: texts.filter(t => t.textContent.startsWith(prefix)).map(box),
+                rail: all('.slider-rail-rect'), labels: all('.slider-label'), image: all('.imagelayer image')};
+    }""")
+    assert boxes["buttons"] and boxes["readout"], f"the slider figure lost its buttons or readout: {boxes}"
+
+    def overlap(a, b):
+        return min(a[2], b[2]) - max(a[0], b[0]) > 0 and min(a[3], b[3]) - max(a[1], b[1]) > 0
+
+    covered = [(name, b) for name in ("readout", "rail", "labels", "image") for b in boxes[name]
+               if any(overlap(button, b) for button in boxes["buttons"])]
+    assert not covered, f"the slider's play/pause buttons cover {covered}"
+
+
+SMALL_VIDEOS_JS = """
+() => [...document.querySelectorAll('video[controls]')].map(v => v.getBoundingClientRect().height)
+      .filter(h => h > 0 && h < 120)
+"""
 
 
 def _pages_with_display_maths() -> list[str]:

@@ -41,15 +41,24 @@ def test_each_experiment_sets_exactly_its_switches(assets):
     assert type(baseline).__name__ == "AutoregressiveConfig" and baseline.clip_frames == 8  # StyleInV sizes dropped
 
 
-def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys):
+#: The smoke protocol at a quarter of its size: the runner's bookkeeping is under test here, not the metrics
+#: (tests/test_metrics_protocol.py checks those), and each of the nine evaluations below costs less than half.
+TINY_PROTOCOL = dict(num_clips=4, fid_frames=16, fid_real_frames=16, batch=4, fid_video_frames=8)
+
+
+def test_all_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys, monkeypatch):
     """`styleinv experiment all --profile smoke`: one row per experiment (the Table 3 ablations and the
     autoregressive baseline) with protocol and probe metrics; a rerun trains nothing."""
+    from styleinv_lib.metrics.protocol import PROTOCOL_PRESETS, Protocol
+
+    monkeypatch.setitem(PROTOCOL_PRESETS, "smoke", Protocol(**TINY_PROTOCOL))
     paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
     rows = [run_experiment(name, "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
             for name in MODELS]
     assert [r["experiment"] for r in read_results(tmp_path)] == MODELS
     for row in rows:
         assert set(row["protocol"]["metrics"]) == {"fid", "fvd16"} and row["protocol"]["comparable_to_paper"] is False
+        assert row["protocol"]["protocol"]["fid_frames"] == TINY_PROTOCOL["fid_frames"]  # the protocol it used
         assert all(v > 0 for v in row["protocol"]["metrics"].values())
         assert 0 <= row["identity_preservation"]["share@16"] <= 1 and "psnr" in row["first_frame"]
         assert "yaw_std" in json.dumps(row["motion"]) and row["kimg"] > 0

@@ -335,12 +335,19 @@ def test_training_refuses_bad_inputs(assets, tmp_path):
                      "--out", str(tmp_path / "run"), "--profile", "smoke"]) == 2
 
 
-def test_cli_train_then_generate_videos(assets, tmp_path):
-    run = tmp_path / "si"
+@pytest.fixture(scope="module")
+def small_run(assets, tmp_path_factory):
+    """A StyleInV run of the small G and encoder, trained from the command line for one step."""
+    run = tmp_path_factory.mktemp("si") / "si"
     assert cli_main(["train-styleinv", "--generator", str(assets / "G.safetensors"), "--encoder",
                      str(assets / "E.safetensors"), "--data", str(assets / "data"), "--out", str(run),
                      "--profile", "smoke", "--kimg", "0.008", "--max-distance", "8", "--anchor-spacing", "8",
                      "--metrics", "none", "--device", "cpu", "--quiet", "--set", "style_lr_multiplier=0.1"]) == 0
+    return run
+
+
+def test_cli_train_then_generate_videos(small_run, tmp_path):
+    run = small_run
     assert json.loads((run / "config.json").read_text())["style_lr_multiplier"] == 0.1
     gen = load_video_generator(run)
     assert gen.info["motion_kind"] == "ffa_ape" and gen.encoder is not None
@@ -359,6 +366,35 @@ def test_cli_train_then_generate_videos(assets, tmp_path):
     meta = json.loads((out / "generate.json").read_text())
     assert meta["videos"] == ["video_0000.mp4", "video_0001.mp4", "grid.mp4"]
     assert all((out / name).stat().st_size > 1000 for name in meta["videos"])
+
+
+GENERATE_PEAK_MEMORY = r"""
+import resource, sys
+from styleinv_lib.cli import main
+assert main(sys.argv[1:]) == 0
+print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_generation_memory_does_not_grow_with_the_number_of_frames(small_run, tmp_path):
+    """Frames are streamed into the mp4 files chunk by chunk: 16x more frames, (almost) the same peak memory.
+    (The small G keeps the test fast; what is kept per frame does not depend on the network's size.)"""
+    import os
+    import subprocess
+    import sys
+
+    def peak_kb(frames: int) -> int:
+        cmd = [sys.executable, "-c", GENERATE_PEAK_MEMORY, "generate", "--motion", str(small_run), "--num-videos",
+               "2", "--frames", str(frames), "--chunk", "64", "--out", str(tmp_path / f"v{frames}"), "--device", "cpu"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert res.returncode == 0, res.stderr[-2000:]
+        return int(res.stdout.split("PEAK_KB")[-1])
+
+    short, long = peak_kb(256), peak_kb(4096)
+    # the old path kept every frame (float32 and uint8 copies, the grid): about +150 MB at 4,096 frames
+    assert long < 1.15 * short, f"peak memory grew from {short / 1000:.0f} MB to {long / 1000:.0f} MB"
+    assert long - short < 40_000, f"peak memory grew by {(long - short) / 1000:.0f} MB"
 
 
 def test_two_process_gloo_run_through_torchrun(assets, tmp_path):

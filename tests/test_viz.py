@@ -1,5 +1,6 @@
 """Tests for styleinv_lib.viz: mp4/GIF encoding, the HTML5 video, grids, atomic saving, plotly/matplotlib helpers."""
 import base64
+import inspect
 import io
 import os
 import re
@@ -136,6 +137,42 @@ def test_video_html_embeds_mp4_and_upscales_small_frames():
     b64 = re.search(r'base64,([A-Za-z0-9+/=]+)"', page).group(1)
     assert decode_mp4(base64.b64decode(b64)).shape == (8, 32, 32, 3)
     assert "width:300px" in page and "autoplay" not in page and "controls" not in page
+
+
+def test_video_html_leaves_out_controls_that_would_cover_a_short_video():
+    pytest.importorskip("av")
+    frames = smooth_video(t=4, h=32, w=128)                   # a strip of four 32² clips
+    short = vv.video_html(frames, width=480)                   # shown 120 px tall
+    assert " controls" not in short and "onclick=" in short and "click to pause" in short
+    tall = vv.video_html(frames[:, :, :64], width=320)        # 160 px tall: room for the controls
+    assert " controls" in tall and "onclick=" not in tall
+
+
+def test_difference_from_first_shows_only_what_changed():
+    video = np.full((3, 8, 8, 3), 100, np.uint8)
+    video[1, 2:4, 2:4] = 110                                   # +10 in a 2x2 patch at t = 1
+    video[2, :, :, 0] = 40                                     # -60 in one channel everywhere at t = 2
+    diff = vv.difference_from_first(video, gain=4)
+    assert diff.shape == video.shape and diff.dtype == np.uint8
+    assert not diff[0].any()                                    # frame 0 against itself: black
+    assert (diff[1, 2:4, 2:4] == 40).all() and diff[1].sum() == 40 * 4 * 3
+    assert (diff[2] == 80).all()                                # |-60| / 3 channels x 4
+    assert (vv.difference_from_first(video, gain=20)[2] == 255).all()   # clipped, not wrapped
+    with pytest.raises(ValueError, match="gain"):
+        vv.difference_from_first(video, gain=0)
+
+
+def test_frame_slider_figure_has_a_frame_per_value_and_keeps_buttons_off_the_readout():
+    images = [np.full((20, 30, 3), 40 * k, np.uint8) for k in range(4)]
+    fig = plots.frame_slider_figure(images, [0, 3, 6, 9], title="t")
+    assert len(fig.frames) == 4 and [s.label for s in fig.layout.sliders[0].steps] == ["0", "3", "6", "9"]
+    assert fig.frames[2].data[0].source.startswith("data:image/png;base64,")
+    assert fig.frames[2].data[0].source != fig.frames[1].data[0].source
+    menu, slider = fig.layout.updatemenus[0], fig.layout.sliders[0]
+    assert menu.xanchor == "left" and slider.x >= 0.1            # buttons left of the rail
+    assert slider.currentvalue.xanchor == "right"               # readout at the far end
+    with pytest.raises(ValueError, match="one value per image"):
+        plots.frame_slider_figure(images, [0, 1], title="t")
 
 
 def test_show_video_returns_ipython_html():
@@ -344,3 +381,25 @@ def test_mp4_writer_chunk_by_chunk_is_the_whole_file_and_atomic(tmp_path):
         mp4.write(smooth_video(t=1, h=32, w=32))
     with pytest.raises(ValueError, match="fps"):
         vv.Mp4Writer(None, fps=0)
+
+
+def test_annotated_listing_puts_each_note_beside_its_line_and_refuses_a_stale_key():
+    from styleinv_lib.viz.listing import annotated_listing
+
+    def f(x):
+        if x < 0:
+            raise ValueError("x < 0")
+        y = x * 2          # double
+        return y + 1
+
+    page = annotated_listing(f, {"y = x * 2": "y = 2x", "return": "Eq. 1: y + 1"})
+    rows = re.findall(r"<tr>(.*?)</tr>", page)
+    assert len(rows) == len(inspect.getsource(f).splitlines())
+    assert "y = x * 2" in rows[3] and "y = 2x" in rows[3] and "Eq. 1: y + 1" in rows[4]
+    assert "&lt; 0" in page                                  # the source is escaped
+    short = annotated_listing(f, {"return": "the end"}, start="y = x * 2")
+    assert "3 lines before this one left out" in short and "raise ValueError" not in short
+    with pytest.raises(ValueError, match="'z = 3'"):
+        annotated_listing(f, {"z = 3": "stale"})
+    with pytest.raises(ValueError, match="'y = x'"):                  # notes follow the order of the lines
+        annotated_listing(f, {"return": "end", "y = x": "too late"})

@@ -53,7 +53,7 @@ from typing import Any, Sequence
 import numpy as np
 
 __all__ = ["BOOK_RENDERER", "setup_plotly", "plotly_js_path", "copy_plotly_js", "drop_redundant_plotly_json",
-           "image_grid_figure", "show_image_grid", "setup"]
+           "image_grid_figure", "show_image_grid", "setup", "png_data_uri", "frame_slider_figure"]
 
 #: Name of the plotly renderer registered by :func:`setup_plotly`.
 BOOK_RENDERER = "styleinv_book"
@@ -308,6 +308,58 @@ def show_image_grid(images: Any, nrow: int | None = None, titles: Sequence[str] 
 
     image_grid_figure(images, nrow, titles, title=title, size=size)
     plt.show()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A slider over precomputed frames (chapter 7): what a static page can offer instead of a live widget
+
+def png_data_uri(image) -> str:
+    """One uint8 ``H x W x 3`` image as a small PNG ``data:`` URI (an adaptive 256-colour palette: about a third
+    of the bytes of RGB for a 32² face)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.asarray(image)).quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def frame_slider_figure(images: Sequence, values: Sequence[float], *, title: str, prefix: str = "t = ",
+                        width: int = 660, frame_ms: int = 80):
+    """A plotly figure that shows ``images[k]`` when its slider is at ``values[k]``, with play and pause.
+
+    The frames are stored in the figure as PNG data URIs (:func:`png_data_uri`), so the slider works in a static
+    page.  The play/pause buttons sit left of the slider's rail and the slider's readout at its right end, so the
+    buttons never cover the readout; the figure's height follows the images' aspect ratio.
+    """
+    import plotly.graph_objects as go
+
+    if len(images) != len(values) or not len(images):
+        raise ValueError(f"need one value per image, got {len(images)} images and {len(values)} values")
+    h, w = np.asarray(images[0]).shape[:2]
+    uris = [png_data_uri(im) for im in images]
+    names = [f"frame{k}" for k in range(len(values))]
+    plot_h = round((width - 20) * h / w)
+    steps = [dict(method="animate", label=f"{v:g}",
+                  args=[[n], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
+             for v, n in zip(values, names)]
+    play = dict(label="play", method="animate",
+                args=[None, dict(frame=dict(duration=frame_ms, redraw=True), fromcurrent=True)])
+    pause = dict(label="pause", method="animate",
+                 args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])
+    fig = go.Figure(data=[go.Image(source=uris[0], hoverinfo="skip")],
+                    frames=[go.Frame(data=[go.Image(source=u)], name=n) for u, n in zip(uris, names)])
+    fig.update_layout(
+        width=width, height=plot_h + 150, margin=dict(l=10, r=10, t=40, b=110), title=title,
+        xaxis=dict(visible=False), yaxis=dict(visible=False),
+        # buttons: a column at the left, below the picture; the slider: the rest of the width, readout at its right
+        updatemenus=[dict(type="buttons", direction="down", showactive=False, buttons=[play, pause],
+                          x=0, xanchor="left", y=0, yanchor="top", pad=dict(t=36, r=0))],
+        sliders=[dict(active=0, steps=steps, x=0.14, len=0.86, xanchor="left", y=0, yanchor="top",
+                      pad=dict(t=30, b=0),
+                      currentvalue=dict(prefix=prefix, xanchor="right", font=dict(size=14)))],
+    )
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -39,11 +39,15 @@ import numpy as np
 
 __all__ = [
     "Mp4Writer", "encode_mp4", "encode_gif", "video_html", "show_video", "video_grid", "frame_grid", "save_video",
-    "rgb_to_yuv420p", "to_uint8_frames",
+    "rgb_to_yuv420p", "to_uint8_frames", "difference_from_first",
 ]
 
 #: Default on-screen width (CSS pixels) below which :func:`video_html` enlarges a video.
 MIN_DISPLAY_WIDTH = 256
+#: Displayed height (CSS pixels) below which :func:`video_html` leaves out the browser's controls: they are drawn
+#: over the bottom of the picture (about 40 px in Chromium) and would hide much of a short strip of clips.  Such a
+#: video pauses and plays on a click instead.
+MIN_CONTROLS_HEIGHT = 160
 _AV_HINT = ("writing mp4 needs PyAV (FFmpeg with libx264, bundled in its wheels): "
             "pip install styleinv-lib[video]   (or: pip install av)")
 
@@ -344,7 +348,8 @@ def video_html(frames: Any, fps: float = 12, *, width: int | None = None, loop: 
         width: display width in CSS pixels (default: the encoded width, at least 256 px).  The element never
             exceeds its container (``max-width: 100%``).
         loop, autoplay, controls: the usual ``<video>`` attributes.  The element is also ``muted`` and
-            ``playsinline``, without which browsers refuse to autoplay.
+            ``playsinline``, without which browsers refuse to autoplay.  A video shown less than
+            :data:`MIN_CONTROLS_HEIGHT` px tall gets no controls (they would cover it) and pauses on a click.
         upscale: integer nearest-neighbour enlargement applied before encoding.  ``None`` picks the smallest
             factor that reaches the display width (so a 64² clip is encoded at 256², a 32² clip at 256²);
             ``1`` disables it.
@@ -368,9 +373,14 @@ def video_html(frames: Any, fps: float = 12, *, width: int | None = None, loop: 
         return (f'<img src="data:image/gif;base64,{gif}" width="{disp_w}" height="{disp_h}" '
                 f'style="{style}" alt="video, {len(video)} frames at {fps:g} fps (GIF fallback)"/>')
     attrs = ["muted", "playsinline", 'preload="auto"']
+    hint = ""
+    if controls and disp_h < MIN_CONTROLS_HEIGHT:          # the controls would cover the picture: click instead
+        controls, hint = False, "; click to pause or play"
+        attrs.append('onclick="this.paused ? this.play() : this.pause()"')
+        style += "; cursor:pointer"
     attrs += [a for a, on in (("autoplay", autoplay), ("loop", loop), ("controls", controls)) if on]
     b64 = base64.b64encode(data).decode("ascii")
-    title = html.escape(f"{len(video)} frames at {fps:g} fps, {w}x{h} px")
+    title = html.escape(f"{len(video)} frames at {fps:g} fps, {w}x{h} px{hint}")
     return (f'<video width="{disp_w}" height="{disp_h}" {" ".join(attrs)} style="{style}" title="{title}">'
             f'<source src="data:video/mp4;base64,{b64}" type="video/mp4"/>'
             "Your browser cannot play this H.264 video.</video>")
@@ -432,6 +442,17 @@ def frame_grid(images: Any, nrow: int | None = None, *, gap: int = 2, pad_value:
     column ``i % nrow``, with ``gap`` pixels of ``pad_value`` between tiles.
     """
     return _tile(to_uint8_frames(images), nrow, gap, pad_value)
+
+
+def difference_from_first(frames: Any, gain: float = 4.0) -> np.ndarray:
+    """``|x_t - x_0|`` of a video as grey ``uint8`` frames ``(T, H, W, 3)``: the mean absolute change of the
+    three channels from frame 0, times ``gain``, white where a pixel changed by ``255 / gain`` or more.  Small
+    motion that is hard to see in the frames themselves shows up here; frame 0's difference is black."""
+    video = to_uint8_frames(frames).astype(np.float32)
+    if gain <= 0:
+        raise ValueError(f"gain must be > 0, got {gain}")
+    diff = np.abs(video - video[:1]).mean(axis=-1, keepdims=True) * gain
+    return np.repeat(np.clip(diff + 0.5, 0, 255).astype(np.uint8), 3, axis=-1)
 
 
 # --------------------------------------------------------------------------------------------------------- files
