@@ -4,15 +4,13 @@
 #   make test              every test: install, pytest on tests/ and on every notebook (nbval, smoke profile),
 #                          including a full book build with warnings as errors and every page opened in headless
 #                          Chromium (screenshots in .cache/artifacts/screenshots), and chapter 7's live slider in
-#                          JupyterLab; one pytest worker per core (TEST_WORKERS), each on one thread
+#                          JupyterLab
 PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 VENV    ?= .venv
 PROFILE ?= cpu
 # The CPU wheel of torch (seconds to install here); set TORCH_SPEC= to keep a torch you already have.
 TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
-# pytest-xdist workers for make test: whole test files (and whole notebooks) go to one worker each
-TEST_WORKERS ?= auto
 STAMP    = $(VENV)/.installed
 
 .PHONY: all test install browser mathjax data stylegan2 encoder styleinv style experiments book book-outputs clean
@@ -21,9 +19,8 @@ all: install data stylegan2 encoder styleinv style book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
 
 test: install browser mathjax
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 STYLEINV_REQUIRE_BROWSER=1 \
-		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --nbval-lax -p no:cacheprovider --durations=30 \
-		tests notebooks
+	STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 STYLEINV_REQUIRE_BROWSER=1 \
+		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
 
 install: $(STAMP)
 

@@ -83,3 +83,20 @@ def test_distance_grows_with_shift_and_rejects_bad_input():
         base.update(np.full((2, 8), np.nan))
     with pytest.raises(ValueError, match="at least 2"):
         FeatureStats(8).update(np.zeros((1, 8))).cov
+
+
+def test_the_kept_covariance_root_gives_the_same_distance_and_follows_new_samples():
+    rng = np.random.default_rng(4)
+    real, fake = FeatureStats(6), FeatureStats(6)
+    real.update(rng.normal(size=(40, 6)))
+    fake.update(rng.normal(size=(30, 6)) + 0.5)
+    plain = frechet_distance(real.mean, real.cov, fake.mean, fake.cov)
+    assert frechet_distance_from_stats(real, fake) == plain                # root computed and kept
+    assert frechet_distance_from_stats(real, fake) == plain                # root reused: same operations
+    root = real.cov_sqrt
+    np.testing.assert_allclose(root @ root, real.cov, atol=1e-12)
+    real.update(rng.normal(size=(10, 6)) * 3)                              # new samples: a new root
+    assert real.cov_sqrt is not root
+    assert frechet_distance_from_stats(real, fake) == frechet_distance(real.mean, real.cov, fake.mean, fake.cov)
+    merged = FeatureStats(6).merge(real)
+    assert frechet_distance_from_stats(merged, fake) == frechet_distance_from_stats(real, fake)

@@ -190,12 +190,13 @@ def test_protocol_end_to_end_on_16_clips(faces16, tmp_path_factory, committed_so
     """FID + FVD16 of a 16-clip run: a second real split is closer to the data than still GAN images."""
     other = tmp_path_factory.mktemp("other") / "split"
     export_synthfaces(other, num_videos=16, num_frames=16, resolution=32, seed=1, progress=False)
-    proto = Protocol(num_clips=16, fid_frames=64, fid_real_frames=96, batch=8, fid_video_frames=16)
+    # (at these sizes, three protocol seeds: FID 195-209 still vs 118-129 real, FVD16 758-824 vs 524)
+    proto = Protocol(num_clips=16, fid_frames=32, fid_real_frames=48, batch=8, fid_video_frames=16)
     still = evaluate(committed_source, faces16, ["fid", "fvd16"], proto)
     real = evaluate(DatasetClips(other, 32), faces16, ["fid", "fvd16"], proto)
     for record in (still, real):
         assert record["counts"]["fvd16"] == {"real": 16, "fake": 16}
-        assert record["counts"]["fid"] == {"real": 96, "fake": 64}
+        assert record["counts"]["fid"] == {"real": 48, "fake": 32}
         assert record["comparable_to_paper"] is False
         assert all(np.isfinite(v) and v > 0 for v in record["metrics"].values())
     assert real["metrics"]["fvd16"] < still["metrics"]["fvd16"], (real, still)

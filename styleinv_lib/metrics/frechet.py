@@ -32,6 +32,7 @@ class FeatureStats:
     total: np.ndarray = field(default=None, repr=False)     # Σ x
     outer: np.ndarray = field(default=None, repr=False)     # Σ x xᵀ
     meta: dict = field(default_factory=dict)
+    _root: tuple | None = field(default=None, init=False, repr=False, compare=False)   # (count, Σ^{1/2})
 
     def __post_init__(self):
         if self.total is None:
@@ -51,6 +52,7 @@ class FeatureStats:
         self.count += x.shape[0]
         self.total += x.sum(axis=0)
         self.outer += x.T @ x
+        self._root = None
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
@@ -60,6 +62,7 @@ class FeatureStats:
         self.count += other.count
         self.total += other.total
         self.outer += other.outer
+        self._root = None
         return self
 
     @property
@@ -73,6 +76,14 @@ class FeatureStats:
         self._need(2)
         mu = self.mean
         return (self.outer - self.count * np.outer(mu, mu)) / (self.count - 1)
+
+    @property
+    def cov_sqrt(self) -> np.ndarray:
+        """Σ^{1/2}, the symmetric square root of :attr:`cov`, computed once per state of the statistics: the real
+        side of FID is compared with many generators, and its root is the costly half of each comparison."""
+        if self._root is None or self._root[0] != self.count:
+            self._root = (self.count, _sqrt_psd(self.cov))
+        return self._root[1]
 
     def _need(self, n: int) -> None:
         if self.count < n:
@@ -105,28 +116,33 @@ def _sqrt_psd(a: np.ndarray) -> np.ndarray:
     return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
 
 
-def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """tr((Σ₁Σ₂)^{1/2}) for symmetric PSD Σ₁, Σ₂ (see the module docstring)."""
-    root1 = _sqrt_psd(np.asarray(sigma1, dtype=np.float64))
+def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, root1: np.ndarray | None = None) -> float:
+    """tr((Σ₁Σ₂)^{1/2}) for symmetric PSD Σ₁, Σ₂ (see the module docstring); ``root1``: Σ₁^{1/2} if known."""
+    if root1 is None:
+        root1 = _sqrt_psd(np.asarray(sigma1, dtype=np.float64))
     m = root1 @ np.asarray(sigma2, dtype=np.float64) @ root1
     vals = np.linalg.eigvalsh((m + m.T) / 2)
     return float(np.sqrt(np.clip(vals, 0, None)).sum())
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """Squared Fréchet distance between N(μ₁, Σ₁) and N(μ₂, Σ₂) (the number reported as FID / FVD)."""
+def frechet_distance(mu1, sigma1, mu2, sigma2, *, root1: np.ndarray | None = None) -> float:
+    """Squared Fréchet distance between N(μ₁, Σ₁) and N(μ₂, Σ₂) (the number reported as FID / FVD); ``root1``:
+    Σ₁^{1/2} if already known."""
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
         raise ValueError(f"mismatched statistics: means {mu1.shape} vs {mu2.shape}, "
                          f"covariances {sigma1.shape} vs {sigma2.shape}")
     diff = mu1 - mu2
-    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2)
+    value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2,
+                                                                                         root1=root1)
     return float(max(value, 0.0))  # tiny negative values are round-off of two identical sets
 
 
 def frechet_distance_from_stats(a: FeatureStats, b: FeatureStats) -> float:
-    return frechet_distance(a.mean, a.cov, b.mean, b.cov)
+    """The Fréchet distance of two accumulators; ``a``'s covariance root is kept on ``a`` for its next comparison
+    (pass the statistics that are reused, typically the real ones, first)."""
+    return frechet_distance(a.mean, a.cov, b.mean, b.cov, root1=a.cov_sqrt)
 
 
 __all__ = ["FeatureStats", "frechet_distance", "frechet_distance_from_stats", "trace_sqrt_product"]
