@@ -32,7 +32,7 @@ class FeatureStats:
     total: np.ndarray = field(default=None, repr=False)     # Σ x
     outer: np.ndarray = field(default=None, repr=False)     # Σ x xᵀ
     meta: dict = field(default_factory=dict)
-    _root: tuple | None = field(default=None, init=False, repr=False, compare=False)   # (count, Σ^{1/2})
+    _root: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)   # Σ^{1/2}, see cov_sqrt
 
     def __post_init__(self):
         if self.total is None:
@@ -80,10 +80,11 @@ class FeatureStats:
     @property
     def cov_sqrt(self) -> np.ndarray:
         """Σ^{1/2}, the symmetric square root of :attr:`cov`, computed once per state of the statistics: the real
-        side of FID is compared with many generators, and its root is the costly half of each comparison."""
-        if self._root is None or self._root[0] != self.count:
-            self._root = (self.count, _sqrt_psd(self.cov))
-        return self._root[1]
+        side of FID is compared with many generators, and its root is the costly half of each comparison.
+        :meth:`update` and :meth:`merge` drop it."""
+        if self._root is None:
+            self._root = _sqrt_psd(self.cov)
+        return self._root
 
     def _need(self, n: int) -> None:
         if self.count < n:
