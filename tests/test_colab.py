@@ -1,15 +1,17 @@
-"""Colab readiness: a chapter runs from a wheel of the library alone, in an empty folder, with nothing downloaded.
+"""Colab readiness: a chapter runs from a wheel of the library alone, in an empty folder, with nothing downloaded
+but the committed checkpoints.
 
-Colab starts with a notebook and nothing else: no checkout, no ``data/``, no ``checkpoints/``.  This builds a wheel
-of the library, unpacks it into a temporary ``site`` folder that shadows the editable install, and executes
-every chapter (smoke profile) in a fresh kernel in an empty temporary directory, so that any read of a repository
-file fails the test; the committed checkpoints come only through ``checkpoint_path``'s download, served from the
-checkout (chapter 1 must download nothing).  It also checks what every
-chapter's first code cell promises: install only when the library is missing, quietly, without touching torch.
+``make test`` executes every chapter once, through nbval, in that Colab-like runtime (``notebooks/conftest.py`` and
+``notebooks/_colab_runtime.py``): a wheel of the working tree shadowing the editable install, an empty working
+folder, ``checkpoint_path``'s downloads served from the checkout (chapter 1's address points nowhere).  The tests
+here check the runtime itself, so that a chapter passing nbval means it runs on Colab, and what every chapter's
+first code cell promises: install only when the library is missing, quietly, without touching torch.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
+
+
+def _runtime():
+    spec = importlib.util.spec_from_file_location("colab_runtime", ROOT / "notebooks" / "_colab_runtime.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def _first_code_cell(nb: Path) -> str:
@@ -33,50 +42,43 @@ def test_every_install_cell_is_idempotent_quiet_and_keeps_torch():
         assert "torch" not in src.split("check_call")[-1], f"{nb.name}: the install must not ask for torch itself"
 
 
-CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PROBE = """\
+import os, styleinv_lib
+from styleinv_lib.loading import checkpoint_path
+assert os.listdir(".") == [], f"not an empty folder: {os.listdir('.')}"
+assert os.sep + "site" + os.sep in styleinv_lib.__file__, f"not the wheel: {styleinv_lib.__file__}"
+path = checkpoint_path("encoder_synthfaces32_cpu.safetensors")
+assert os.environ["STYLEINV_CACHE"] in str(path), f"not downloaded: {path}"
+"""
+
+
+def test_nbval_runs_each_chapter_in_a_colab_kernel(tmp_path):
+    """pytest --nbval-lax with notebooks/conftest.py, on two probe chapters: chapter 99 starts in an empty folder,
+    imports the wheel and downloads a committed checkpoint; chapter 1's same cell fails, since its downloads point
+    nowhere."""
+    nbformat = pytest.importorskip("nbformat")
+    for name in ("99_probe.ipynb", "01_probe.ipynb"):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, tmp_path / name)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "notebooks"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "conftest", "-p", "no:cacheprovider",
+                           "-q", "--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    tail = done.stdout[-3000:]
+    assert "1 failed, 1 passed" in tail, tail
+    assert "FAILED 01_probe.ipynb::Cell 0" in tail and "FileNotFoundError" in done.stdout, tail
 
 
 @pytest.fixture(scope="module")
 def wheel_site(tmp_path_factory):
-    """The library as a Colab user gets it: a wheel, unpacked into a folder that shadows the editable install."""
-    tmp = tmp_path_factory.mktemp("wheel")
-    wheels = tmp / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=600)
-    wheel = next(wheels.glob("styleinv_lib-*.whl"))
-    site = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, timeout=600)
-    assert not (site / "checkpoints").exists() and (site / "styleinv_lib" / "metrics" / "weights").is_dir()
-    return site
+    return _runtime().build_wheel_site(tmp_path_factory.mktemp("wheel"))
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem[:2])
-def test_every_chapter_runs_from_a_wheel_in_an_empty_folder(chapter, wheel_site, tmp_path, monkeypatch):
-    """A fresh runtime: no checkout, no data/, no runs/.  Committed files come through ``checkpoint_path``, whose
-    downloads are served here from the checkout's checkpoints/ folder (chapter 1 must download nothing: its
-    address points nowhere)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    work = tmp_path / "colab"
-    work.mkdir()
-    nb = nbformat.read(chapter, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("import styleinv_lib; print('LIBRARY', styleinv_lib.__file__)"))
-    served = (tmp_path / "nowhere") if chapter.name.startswith("01") else (ROOT / "checkpoints")
-    monkeypatch.setenv("PYTHONPATH", str(wheel_site))             # the wheel shadows the editable install
-    monkeypatch.setenv("STYLEINV_PROFILE", "smoke")
-    monkeypatch.setenv("STYLEINV_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("STYLEINV_CHECKPOINT_URL", served.as_uri() + "/")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                                     resources={"metadata": {"path": str(work)}})
-    client.execute()
-    last = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
-    assert f"LIBRARY {wheel_site / 'styleinv_lib' / '__init__.py'}" in last, f"the kernel imported another copy: {last}"
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors
-    downloaded = sorted(p.name for p in (tmp_path / "cache" / "checkpoints").glob("*.safetensors"))
-    if chapter.name.startswith("01"):
-        assert not downloaded, f"chapter 1 downloaded {downloaded}"
-    print(f"{chapter.name}: downloaded {downloaded}")
+def test_the_colab_kernel_refuses_to_start_on_another_copy_of_the_library(wheel_site, tmp_path):
+    """Without the wheel first on the path the editable install would answer: the launcher names what it found."""
+    rt = _runtime()
+    env = dict(os.environ, PYTHONPATH="", **{rt.SITE_ENV: str(wheel_site), rt.WORKDIR_ENV: str(tmp_path)})
+    done = subprocess.run([sys.executable, str(ROOT / "notebooks" / "_colab_runtime.py"), "-f", str(tmp_path / "c.json")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and f"not to the wheel in {wheel_site}" in done.stderr, done.stderr
