@@ -100,3 +100,30 @@ def test_the_kept_covariance_root_gives_the_same_distance_and_follows_new_sample
     assert frechet_distance_from_stats(real, fake) == frechet_distance(real.mean, real.cov, fake.mean, fake.cov)
     merged = FeatureStats(6).merge(real)
     assert frechet_distance_from_stats(merged, fake) == frechet_distance_from_stats(real, fake)
+
+
+def test_fewer_samples_than_dimensions_take_the_factored_trace_with_the_same_distance(tmp_path):
+    """Below D samples a side keeps its features, and the trace comes from an n × n problem: the same distance as
+    the D × D route (to round-off: 2e-8 relative here), whichever side is small, merged or not; loaded statistics use the D × D route."""
+    rng = np.random.default_rng(7)
+    d = 300
+    big = FeatureStats(d).update(rng.normal(size=(400, d)) @ rng.normal(size=(d, d)) / 20)
+    small = FeatureStats(d).update(rng.normal(size=(30, d)) + 0.3)
+    small.update(rng.normal(size=(20, d)))
+    assert big.factor is None and small.factor.shape == (50, d)
+    np.testing.assert_allclose(small.factor.T @ small.factor, small.cov, atol=1e-12)
+    dense = frechet_distance(big.mean, big.cov, small.mean, small.cov)
+    assert frechet_distance_from_stats(big, small) == pytest.approx(dense, rel=1e-6)
+    assert frechet_distance_from_stats(small, big) == pytest.approx(dense, rel=1e-6)
+    assert big._root is None                                    # the D x D root was never needed
+    other = FeatureStats(d).update(rng.normal(size=(70, d)) * 1.5)
+    assert frechet_distance_from_stats(small, other) == pytest.approx(
+        frechet_distance(small.mean, small.cov, other.mean, other.cov), rel=1e-6)
+    merged = FeatureStats(d).merge(small).merge(other)
+    assert merged.factor.shape == (120, d)
+    np.testing.assert_allclose(merged.factor.T @ merged.factor, merged.cov, atol=1e-10)
+    merged.update(rng.normal(size=(200, d)))                    # 320 >= 300 samples: no factor any more
+    assert merged.factor is None
+    loaded = FeatureStats.load(small.save(tmp_path / "small.npz"))
+    assert loaded.factor is None and frechet_distance_from_stats(big, loaded) == pytest.approx(dense, rel=1e-6)
+    assert frechet_distance_from_stats(small, small) == pytest.approx(0.0, abs=1e-8)

@@ -11,6 +11,11 @@ The trace of the matrix square root is computed through a symmetric eigen-decomp
 ``sqrtm``: Σ₁Σ₂ is similar to the symmetric positive semi-definite M = Σ₁^{1/2} Σ₂ Σ₁^{1/2}, so
 tr((Σ₁Σ₂)^{1/2}) = Σᵢ √λᵢ(M). That route stays real and finite when the covariances are singular (fewer samples
 than feature dimensions, the usual case in small runs), where ``scipy.linalg.sqrtm`` needs an ε·I fallback.
+
+With fewer samples n than dimensions D on one side (small runs: 1,024 frames against Inception's 2,048 features),
+that side's covariance is Σ₂ = YᵀY with Y the centred features over √(n − 1), and Σ₁Σ₂ has the nonzero eigenvalues
+of the n × n matrix Y Σ₁ Yᵀ: the trace needs neither a D × D root nor a D × D eigen-decomposition.  The
+accumulator keeps its features while it has fewer than D of them for that.
 """
 from __future__ import annotations
 
@@ -33,12 +38,15 @@ class FeatureStats:
     outer: np.ndarray = field(default=None, repr=False)     # Σ x xᵀ
     meta: dict = field(default_factory=dict)
     _root: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)   # Σ^{1/2}, see cov_sqrt
+    _rows: list | None = field(default_factory=list, init=False, repr=False, compare=False)  # see factor
 
     def __post_init__(self):
         if self.total is None:
             self.total = np.zeros(self.dim, dtype=np.float64)
         if self.outer is None:
             self.outer = np.zeros((self.dim, self.dim), dtype=np.float64)
+        if self.count:
+            self._rows = None                       # built from sums: the features themselves are not known
 
     def update(self, features) -> "FeatureStats":
         """Add a batch of features shaped (N, D) (a tensor or an array)."""
@@ -53,7 +61,15 @@ class FeatureStats:
         self.total += x.sum(axis=0)
         self.outer += x.T @ x
         self._root = None
+        self._keep_rows(x)
         return self
+
+    def _keep_rows(self, x: np.ndarray | None) -> None:
+        """Keep the features while there are fewer than ``dim`` of them (see :attr:`factor`)."""
+        if self._rows is not None and x is not None and self.count < self.dim:
+            self._rows.append(x.copy())
+        else:
+            self._rows = None
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
         """Add another accumulator's samples (for example another GPU's)."""
@@ -63,6 +79,7 @@ class FeatureStats:
         self.total += other.total
         self.outer += other.outer
         self._root = None
+        self._keep_rows(None if other._rows is None else np.concatenate([np.zeros((0, self.dim)), *other._rows]))
         return self
 
     @property
@@ -85,6 +102,15 @@ class FeatureStats:
         if self._root is None:
             self._root = _sqrt_psd(self.cov)
         return self._root
+
+    @property
+    def factor(self) -> np.ndarray | None:
+        """Y, n × D with YᵀY = :attr:`cov`: the centred features over √(n − 1), while fewer than ``dim`` were added
+        (the covariance then has rank below ``dim``); ``None`` once there are more, or for loaded statistics."""
+        if self._rows is None or self.count < 2:
+            return None
+        x = np.concatenate(self._rows)
+        return (x - self.mean) / np.sqrt(self.count - 1)
 
     def _need(self, n: int) -> None:
         if self.count < n:
@@ -126,6 +152,15 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, root1: np.ndar
     return float(np.sqrt(np.clip(vals, 0, None)).sum())
 
 
+def trace_sqrt_product_factored(sigma1: np.ndarray, factor2: np.ndarray) -> float:
+    """tr((Σ₁Σ₂)^{1/2}) for Σ₂ = YᵀY given as ``factor2`` = Y (n × D): the square roots of the eigenvalues of the
+    n × n matrix Y Σ₁ Yᵀ, which Σ₁Σ₂ shares apart from zeros."""
+    y = np.asarray(factor2, dtype=np.float64)
+    m = y @ np.asarray(sigma1, dtype=np.float64) @ y.T
+    vals = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sqrt(np.clip(vals, 0, None)).sum())
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, *, root1: np.ndarray | None = None) -> float:
     """Squared Fréchet distance between N(μ₁, Σ₁) and N(μ₂, Σ₂) (the number reported as FID / FVD); ``root1``:
     Σ₁^{1/2} if already known."""
@@ -141,9 +176,20 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, *, root1: np.ndarray | None = Non
 
 
 def frechet_distance_from_stats(a: FeatureStats, b: FeatureStats) -> float:
-    """The Fréchet distance of two accumulators; ``a``'s covariance root is kept on ``a`` for its next comparison
-    (pass the statistics that are reused, typically the real ones, first)."""
-    return frechet_distance(a.mean, a.cov, b.mean, b.cov, root1=a.cov_sqrt)
+    """The Fréchet distance of two accumulators.  When either side has fewer samples than dimensions, the trace
+    goes through that side's factor (:func:`trace_sqrt_product_factored`); otherwise ``a``'s covariance root is
+    kept on ``a`` for its next comparison (pass the statistics that are reused, typically the real ones, first)."""
+    if a.dim != b.dim:
+        raise ValueError(f"mismatched statistics: dimension {a.dim} vs {b.dim}")
+    ya, yb = a.factor, b.factor
+    if ya is None and yb is None:
+        return frechet_distance(a.mean, a.cov, b.mean, b.cov, root1=a.cov_sqrt)
+    y, other = (yb, a) if ya is None or (yb is not None and len(yb) <= len(ya)) else (ya, b)
+    diff = a.mean - b.mean
+    other_cov = other.cov
+    value = diff @ diff + np.trace(other_cov) + np.sum(y * y) - 2.0 * trace_sqrt_product_factored(other_cov, y)
+    return float(max(value, 0.0))  # tiny negative values are round-off of two identical sets
 
 
-__all__ = ["FeatureStats", "frechet_distance", "frechet_distance_from_stats", "trace_sqrt_product"]
+__all__ = ["FeatureStats", "frechet_distance", "frechet_distance_from_stats", "trace_sqrt_product",
+           "trace_sqrt_product_factored"]
