@@ -79,6 +79,7 @@ def test_the_colab_kernel_refuses_to_start_on_another_copy_of_the_library(wheel_
     """Without the wheel first on the path the editable install would answer: the launcher names what it found."""
     rt = _runtime()
     env = dict(os.environ, PYTHONPATH="", **{rt.SITE_ENV: str(wheel_site), rt.WORKDIR_ENV: str(tmp_path)})
-    done = subprocess.run([sys.executable, str(ROOT / "notebooks" / "_colab_runtime.py"), "-f", str(tmp_path / "c.json")],
+    launcher = ROOT / "notebooks" / "_colab_runtime.py"
+    done = subprocess.run([sys.executable, str(launcher), "-f", str(tmp_path / "c.json")],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and f"not to the wheel in {wheel_site}" in done.stderr, done.stderr

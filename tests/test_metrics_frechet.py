@@ -104,7 +104,8 @@ def test_the_kept_covariance_root_gives_the_same_distance_and_follows_new_sample
 
 def test_fewer_samples_than_dimensions_take_the_factored_trace_with_the_same_distance(tmp_path):
     """Below D samples a side keeps its features, and the trace comes from an n × n problem: the same distance as
-    the D × D route (to round-off: 2e-8 relative here), whichever side is small, merged or not; loaded statistics use the D × D route."""
+    the D × D route (to round-off: 2e-8 relative here), whichever side is small, merged or not; loaded statistics
+    use the D × D route."""
     rng = np.random.default_rng(7)
     d = 300
     big = FeatureStats(d).update(rng.normal(size=(400, d)) @ rng.normal(size=(d, d)) / 20)
