@@ -70,14 +70,12 @@ def test_nbval_runs_each_chapter_in_a_colab_kernel(tmp_path):
     assert "FAILED 01_probe.ipynb::Cell 0" in tail and "FileNotFoundError" in done.stdout, tail
 
 
-@pytest.fixture(scope="module")
-def wheel_site(tmp_path_factory):
-    return _runtime().build_wheel_site(tmp_path_factory.mktemp("wheel"))
-
-
-def test_the_colab_kernel_refuses_to_start_on_another_copy_of_the_library(wheel_site, tmp_path):
-    """Without the wheel first on the path the editable install would answer: the launcher names what it found."""
+def test_the_colab_kernel_refuses_to_start_on_another_copy_of_the_library(tmp_path):
+    """Without the wheel first on the path the editable install would answer: the launcher names what it found.
+    (It compares paths only, so an empty folder stands for the wheel's.)"""
     rt = _runtime()
+    wheel_site = tmp_path / "site"
+    wheel_site.mkdir()
     env = dict(os.environ, PYTHONPATH="", **{rt.SITE_ENV: str(wheel_site), rt.WORKDIR_ENV: str(tmp_path)})
     launcher = ROOT / "notebooks" / "_colab_runtime.py"
     done = subprocess.run([sys.executable, str(launcher), "-f", str(tmp_path / "c.json")],

@@ -61,13 +61,13 @@ class FeatureStats:
         self.total += x.sum(axis=0)
         self.outer += x.T @ x
         self._root = None
-        self._keep_rows(x)
+        self._keep_rows([x.copy()])
         return self
 
-    def _keep_rows(self, x: np.ndarray | None) -> None:
-        """Keep the features while there are fewer than ``dim`` of them (see :attr:`factor`)."""
-        if self._rows is not None and x is not None and self.count < self.dim:
-            self._rows.append(x.copy())
+    def _keep_rows(self, rows: list | None) -> None:
+        """Keep the features while there are fewer than ``dim`` of them (see :attr:`factor`); ``None``: unknown."""
+        if self._rows is not None and rows is not None and self.count < self.dim:
+            self._rows.extend(rows)
         else:
             self._rows = None
 
@@ -79,7 +79,7 @@ class FeatureStats:
         self.total += other.total
         self.outer += other.outer
         self._root = None
-        self._keep_rows(None if other._rows is None else np.concatenate([np.zeros((0, self.dim)), *other._rows]))
+        self._keep_rows(other._rows)
         return self
 
     @property
@@ -147,7 +147,11 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray, *, root1: np.ndar
     """tr((Σ₁Σ₂)^{1/2}) for symmetric PSD Σ₁, Σ₂ (see the module docstring); ``root1``: Σ₁^{1/2} if known."""
     if root1 is None:
         root1 = _sqrt_psd(np.asarray(sigma1, dtype=np.float64))
-    m = root1 @ np.asarray(sigma2, dtype=np.float64) @ root1
+    return _sum_sqrt_eigenvalues(root1 @ np.asarray(sigma2, dtype=np.float64) @ root1)
+
+
+def _sum_sqrt_eigenvalues(m: np.ndarray) -> float:
+    """Σᵢ √λᵢ of a symmetric PSD matrix (round-off asymmetry and negative eigenvalues removed)."""
     vals = np.linalg.eigvalsh((m + m.T) / 2)
     return float(np.sqrt(np.clip(vals, 0, None)).sum())
 
@@ -156,9 +160,7 @@ def trace_sqrt_product_factored(sigma1: np.ndarray, factor2: np.ndarray) -> floa
     """tr((Σ₁Σ₂)^{1/2}) for Σ₂ = YᵀY given as ``factor2`` = Y (n × D): the square roots of the eigenvalues of the
     n × n matrix Y Σ₁ Yᵀ, which Σ₁Σ₂ shares apart from zeros."""
     y = np.asarray(factor2, dtype=np.float64)
-    m = y @ np.asarray(sigma1, dtype=np.float64) @ y.T
-    vals = np.linalg.eigvalsh((m + m.T) / 2)
-    return float(np.sqrt(np.clip(vals, 0, None)).sum())
+    return _sum_sqrt_eigenvalues(y @ np.asarray(sigma1, dtype=np.float64) @ y.T)
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2, *, root1: np.ndarray | None = None) -> float:
@@ -181,10 +183,11 @@ def frechet_distance_from_stats(a: FeatureStats, b: FeatureStats) -> float:
     kept on ``a`` for its next comparison (pass the statistics that are reused, typically the real ones, first)."""
     if a.dim != b.dim:
         raise ValueError(f"mismatched statistics: dimension {a.dim} vs {b.dim}")
-    ya, yb = a.factor, b.factor
-    if ya is None and yb is None:
+    factored = [s for s in (b, a) if s._rows is not None and s.count >= 2]
+    if not factored:
         return frechet_distance(a.mean, a.cov, b.mean, b.cov, root1=a.cov_sqrt)
-    y, other = (yb, a) if ya is None or (yb is not None and len(yb) <= len(ya)) else (ya, b)
+    small = min(factored, key=lambda s: s.count)           # the smaller n × n problem
+    y, other = small.factor, (a if small is b else b)
     diff = a.mean - b.mean
     other_cov = other.cov
     value = diff @ diff + np.trace(other_cov) + np.sum(y * y) - 2.0 * trace_sqrt_product_factored(other_cov, y)
