@@ -18,9 +18,13 @@ STAMP    = $(VENV)/.installed
 all: install data stylegan2 encoder styleinv style book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
 
+# The suite runs on TEST_WORKERS pytest-xdist processes, one file at a time each (conftest.py: the groups and each
+# worker's share of the cores); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: install browser mathjax
 	STYLEINV_PROFILE=smoke STYLEINV_REQUIRE_BOOK=1 STYLEINV_REQUIRE_BROWSER=1 \
-		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider --durations=30 tests notebooks
+		$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) --dist loadfile \
+		tests notebooks
 
 install: $(STAMP)
 

@@ -13,6 +13,7 @@ tests both that it runs and that it runs without the repository:
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -24,15 +25,26 @@ SITE_ENV, WORKDIR_ENV = "STYLEINV_COLAB_SITE", "STYLEINV_COLAB_WORKDIR"
 
 
 def build_wheel_site(tmp: Path) -> Path:
-    """The library as a Colab user gets it: a wheel of the working tree, unpacked into ``tmp/site``."""
-    wheels, site = tmp / "wheels", tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=600)
-    wheel = next(wheels.glob("styleinv_lib-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, timeout=600)
-    if (site / "checkpoints").exists() or not (site / "styleinv_lib" / "metrics" / "weights").is_dir():
-        raise RuntimeError(f"{wheel.name}: the wheel must ship the metric weights and no checkpoints/")
+    """The library as a Colab user gets it: a wheel of the working tree, unpacked into ``tmp/site``.
+
+    The build runs in the source tree (``build/``, the egg-info), so builds are serialised by a lock; ``tmp`` may
+    be shared by several test processes: the first one builds, the others find ``tmp/site`` complete."""
+    wheels, site, done = tmp / "wheels", tmp / "site", tmp / "site.complete"
+    lock_file = ROOT / ".cache" / "wheel-build.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return site
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                        str(wheels), str(ROOT)], check=True, capture_output=True, timeout=600)
+        wheel = next(wheels.glob("styleinv_lib-*.whl"))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                        str(wheel)], check=True, capture_output=True, timeout=600)
+        if (site / "checkpoints").exists() or not (site / "styleinv_lib" / "metrics" / "weights").is_dir():
+            raise RuntimeError(f"{wheel.name}: the wheel must ship the metric weights and no checkpoints/")
+        done.touch()
     return site
 
 

@@ -1,8 +1,9 @@
 """nbval runs every chapter as Colab would (see ``_colab_runtime.py``): from a wheel, in an empty folder.
 
-Each chapter gets its own kernel: the library from a wheel of the working tree (built once per session), a fresh
-download cache, checkpoints served from the checkout's ``checkpoints/`` as if from the release address (chapter 1
-must download nothing: its address points nowhere), and an empty working folder.  The kernel is chosen by setting
+Each chapter gets its own kernel: the library from a wheel of the working tree (built once per session, shared
+by pytest-xdist's workers), a fresh download cache, checkpoints served from the checkout's ``checkpoints/`` as if
+from the release address (chapter 1 must download nothing: its address points nowhere), and an empty working
+folder.  The kernel is chosen by setting
 the notebook's kernel name before nbval starts it; ``JUPYTER_PATH`` points at the specs only while it starts.
 """
 from __future__ import annotations
@@ -24,10 +25,14 @@ def _is_notebook_cell(item) -> bool:
     return isinstance(item.parent, IPyNbFile)
 
 
-def _prepare(nbfile, tmp_factory) -> None:
+def _prepare(nbfile, config) -> None:
+    tmp_factory = config._tmp_path_factory
     if "site" not in _state:
         base = tmp_factory.mktemp("colab")
-        _state.update(base=base, site=build_wheel_site(base), jupyter=base / "jupyter")
+        shared = tmp_factory.getbasetemp()
+        if hasattr(config, "workerinput"):
+            shared = shared.parent                     # the session's folder, above every worker's own
+        _state.update(base=base, site=build_wheel_site(shared / "colab-wheel"), jupyter=base / "jupyter")
     stem = nbfile.path.stem
     name = f"styleinv-colab-{stem[:2]}"
     served = (_state["base"] / "nowhere").as_uri() + "/" if stem.startswith("01") else \
@@ -45,7 +50,7 @@ def pytest_runtest_setup(item):
         yield                                          # a kernel the caller named explicitly is used as it is
         return
     if not hasattr(item.parent, "_colab_kernel"):
-        _prepare(item.parent, item.config._tmp_path_factory)
+        _prepare(item.parent, item.config)
     before = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(_state["jupyter"]), before) if p)
     try:

@@ -1,6 +1,7 @@
 """Shared fixtures.  `real_videos` finds real sample videos (Debian's opencv-doc: Megamind.avi, talking CGI faces);
 they are never committed: the installed package is used when present, else the .deb is fetched with apt into
 .cache/ (ignored by git), else the tests that need them are skipped."""
+import fcntl
 import shutil
 import subprocess
 import tarfile
@@ -13,12 +14,19 @@ CACHE = Path(__file__).resolve().parents[1] / ".cache" / "opencv-doc"
 
 
 def _fetch_opencv_samples() -> Path | None:
+    """The sample video fetched once into .cache/; a lock keeps pytest-xdist's workers from fetching it together."""
     target = CACHE / "data"
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        return target if (target / "Megamind.avi").exists() else None
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _fetch_locked(target)
+
+
+def _fetch_locked(target: Path) -> Path | None:
     if (target / "Megamind.avi").exists():
         return target
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        return None
-    CACHE.mkdir(parents=True, exist_ok=True)
     try:
         subprocess.run(["apt-get", "download", "opencv-doc"], cwd=CACHE, check=True, capture_output=True, timeout=300)
         deb = next(CACHE.glob("opencv-doc_*.deb"))
@@ -29,8 +37,10 @@ def _fetch_opencv_samples() -> Path | None:
             target.mkdir(parents=True, exist_ok=True)
             for member in tf.getmembers():
                 if member.name.endswith("examples/data/Megamind.avi"):
-                    with tf.extractfile(member) as src, open(target / "Megamind.avi", "wb") as dst:
+                    part = target / "Megamind.avi.part"
+                    with tf.extractfile(member) as src, open(part, "wb") as dst:
                         shutil.copyfileobj(src, dst)
+                    part.replace(target / "Megamind.avi")
         deb.unlink()
     except (subprocess.SubprocessError, StopIteration, OSError):
         return None
@@ -48,8 +58,20 @@ def real_videos() -> Path:
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory) -> Path:
-    """The book built once per session (warnings as errors) for the page checks and the browser test."""
+def built_book(request, tmp_path_factory) -> Path:
+    """The book built once per session (warnings as errors) for the page checks and the browser test; with
+    pytest-xdist the first worker that needs it builds it, in the session's folder, and the others wait and reuse
+    it."""
     from test_book import build_book
 
-    return build_book(tmp_path_factory.mktemp("book"))
+    shared = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):
+        shared = shared.parent                         # the session's folder, above every worker's own
+    with open(shared / "book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "book.built"
+        if done.exists():
+            return Path(done.read_text())
+        html = build_book(shared / "book")
+        done.write_text(str(html))
+        return html

@@ -21,7 +21,6 @@ FRESH_SEED = 404          # identities drawn with a seed the probe was neither t
 
 @pytest.fixture(scope="module")
 def probe() -> SynthFacesProbe:
-    torch.set_num_threads(2)
     return load_probe()
 
 
