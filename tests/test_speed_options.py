@@ -77,8 +77,8 @@ def test_compiled_ffa_st_step_matches_the_eager_step(assets, monkeypatch):
     """torch.compile of G's synthesis and D (the StyleInV stage's option) computes the same losses as eager mode,
     to float rounding.  The graphs are traced as in training (dynamo's capture and guards, AOT autograd's backward)
     and run by the ``aot_eager`` backend: inductor's code generation would add 2-4 minutes of compilation on a
-    2-core CPU to what this checks (that the stage's modules trace correctly, with nothing stale behind a guard);
-    ``benchmarks/train_speed.py`` runs the inductor path."""
+    2-core CPU to what this checks (that the stage's modules trace correctly, with nothing stale behind a guard).
+    Inductor itself is tested below on G's synthesis, and ``benchmarks/train_speed.py`` times it."""
     compiled_with, real_compile = [], torch.compile
 
     def compile_aot_eager(module, **kwargs):
