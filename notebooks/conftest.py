@@ -3,8 +3,8 @@
 Each chapter gets its own kernel: the library from a wheel of the working tree (built once per session, shared
 by pytest-xdist's workers), a fresh download cache, checkpoints served from the checkout's ``checkpoints/`` as if
 from the release address (chapter 1 must download nothing: its address points nowhere), and an empty working
-folder.  The kernel is chosen by setting
-the notebook's kernel name before nbval starts it; ``JUPYTER_PATH`` points at the specs only while it starts.
+folder.  The kernel is chosen by setting the notebook's kernel name before nbval starts it; ``JUPYTER_PATH`` points
+at the specs only while it starts.
 """
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ a phone, a long one may scroll inside the column).  On chapter 7 it moves the st
 displayed frame changes and that the play/pause buttons cover neither the slider's readout, rail and labels nor the
 picture; on every page, no video with controls is shown less than 120 px tall (the controls would hide it).
 A full-page JPEG screenshot of each page (its first 20,000 px) is saved to ``$STYLEINV_ARTIFACTS/screenshots``
-(default ``.cache/artifacts/screenshots``).  ``make test`` installs Chromium (``make browser``) and MathJax, and requires the test to run
-(``STYLEINV_REQUIRE_BROWSER=1``); elsewhere it is skipped when Chromium or Playwright is missing.
+(default ``.cache/artifacts/screenshots``).  ``make test`` installs Chromium (``make browser``) and MathJax, and
+requires the test to run (``STYLEINV_REQUIRE_BROWSER=1``); elsewhere it is skipped when Chromium or Playwright is
+missing.
 """
 from __future__ import annotations
 
