@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from styleinv_lib.train import augment as augment_module
 from styleinv_lib.train.augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentParams, AugmentPipe
 from styleinv_lib.train.losses import r1_penalty
 
@@ -244,6 +245,41 @@ def test_r1_through_augmentation_double_backward_matches_finite_differences():
     wd = w.detach()
     numeric = (r1(wd + eps * direction) - r1(wd - eps * direction)).detach() / (2 * eps)
     assert abs((w.grad * direction).sum().item() - numeric.item()) < 1e-6 * max(1.0, abs(numeric.item()))
+
+
+def graph_node_names(t: torch.Tensor) -> set[str]:
+    names, seen, stack = set(), set(), [t.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        stack.extend(n for n, _ in node.next_functions)
+    return names
+
+
+def test_resampling_brings_its_own_second_derivative():
+    """torch < 2.12 has no derivative of ``grid_sampler_2d_backward``: on an H200 with torch 2.11, R1 crashed at the
+    first geometrically augmented real.  The R1 graph must not need torch's one, and ours must be exact."""
+    pipe = AugmentPipe(lumaflip=1, p=1.0)
+    params = pipe.sample_params(2, 3, 6, 6, generator=gen(16))
+    params.geom_mask[:] = True
+    x = torch.rand(2, 3, 6, 6, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(pipe.apply(x, params).square().sum(), x, create_graph=True)
+    names = graph_node_names(g)
+    assert "_GridSampleAdjointBackward" in names
+    assert not {"GridSampler2DBackward0", "GridSampler2DBackwardBackward0"} & names
+    assert torch.autograd.gradgradcheck(lambda t: pipe.apply(t, params), (x,))
+    # the same numbers as torch's own sampler, forward and backward
+    grid = torch.rand(2, 5, 7, 2, dtype=torch.float64) * 2.4 - 1.2
+    xs = x.detach().requires_grad_(True)
+    native = torch.nn.functional.grid_sample(xs, grid, padding_mode="reflection", align_corners=False)
+    ours = augment_module._GridSample.apply(x, grid)
+    torch.testing.assert_close(ours, native, rtol=0, atol=0)
+    w = torch.randn_like(native)
+    torch.testing.assert_close(torch.autograd.grad(ours, x, w)[0], torch.autograd.grad(native, xs, w)[0],
+                               rtol=0, atol=0)
 
 
 # ---------------------------------------------------------------------------------------------------------------

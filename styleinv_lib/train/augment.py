@@ -60,9 +60,10 @@ centre), split in two stages:
    downsamples 2× with the same filter, to limit aliasing.  Here: bilinear ``grid_sample`` with reflection padding
    at **2×2 supersampled** output positions, followed by a 2×2 average (a box prefilter in output space).  The
    supersampling removes most of the aliasing of minification (the scale has std 0.2 in log2, so shrinking by more
-   than 2× is rare) and of rotation, at 4× the sampling cost, with stock PyTorch ops that support double backward
-   (needed: the R1 penalty of the real images is differentiated through this pipe).  Like the official filter it
-   softens the image a little — but only in the samples that were geometrically augmented.
+   than 2× is rare) and of rotation, at 4× the sampling cost.  The R1 penalty of the real images is differentiated
+   through this pipe, so the sampling must have a second derivative; PyTorch's own ``grid_sample`` has none before
+   torch 2.12 (the CUDA torch 2.11 of our GPU check stopped there), so :class:`_GridSample` supplies it.  Like the
+   official filter it softens the image a little — but only in the samples that were geometrically augmented.
 
 Colour is one 4×4 homogeneous matrix per sample (a 3×3 linear part and an offset), applied as a batched matmul.
 
@@ -402,6 +403,48 @@ def _blit(x: torch.Tensor, inv: torch.Tensor) -> torch.Tensor:
     return x.reshape(n, c, h * w).gather(2, index).reshape(n, c, h, w)
 
 
+def _bilinear_reflect(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+class _GridSample(torch.autograd.Function):
+    """Bilinear ``grid_sample`` (reflection padding) with derivatives of every order with respect to the image.
+
+    For a fixed grid the sampling is linear in the image, ``y = A x``: the gradient is the adjoint ``Aᵀ g``
+    (:class:`_GridSampleAdjoint`), and the derivative of that adjoint is ``A`` again.  The grid is not
+    differentiated (it holds no parameters).  The role of StyleGAN2-ADA's ``grid_sample_gradfix``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(grid)
+        ctx.image_shape = x.shape
+        return _bilinear_reflect(x, grid)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        (grid,) = ctx.saved_tensors
+        return _GridSampleAdjoint.apply(g, grid, ctx.image_shape), None
+
+
+class _GridSampleAdjoint(torch.autograd.Function):
+    """``Aᵀ g`` of :class:`_GridSample`, itself differentiable: its derivative is the sampling ``A``.  Computed in
+    the gradient's dtype (that of the sampled output); autograd casts it to the image's."""
+
+    @staticmethod
+    def forward(ctx, g: torch.Tensor, grid: torch.Tensor, image_shape) -> torch.Tensor:
+        ctx.save_for_backward(grid)
+        # torch's first-order kernel, through a graph of zeros (A is linear, so the zeros do not matter)
+        with torch.enable_grad(), torch.autocast(g.device.type, enabled=False):
+            x = torch.zeros(image_shape, dtype=g.dtype, device=g.device, requires_grad=True)
+            (gx,) = torch.autograd.grad(_bilinear_reflect(x, grid.to(g.dtype)), x, g)
+        return gx
+
+    @staticmethod
+    def backward(ctx, gg: torch.Tensor):
+        (grid,) = ctx.saved_tensors
+        return _GridSample.apply(gg, grid.to(gg.dtype)), None, None
+
+
 def _resample(x: torch.Tensor, inv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """General affine resampling of the masked samples: bilinear, reflection padding, 2×2 supersampling."""
     rows = mask.nonzero().squeeze(1)
@@ -411,8 +454,7 @@ def _resample(x: torch.Tensor, inv: torch.Tensor, mask: torch.Tensor) -> torch.T
     src = inv.index_select(0, rows).to(torch.float32) @ pts           # (M, 3, 4*H*W), centred input pixels
     # grid_sample(align_corners=False) normalises pixel index i to (2i + 1)/W - 1, i.e. centred u to 2u/W.
     grid = torch.stack([src[:, 0] * (2 / w), src[:, 1] * (2 / h)], dim=-1).reshape(m, 2 * h, 2 * w, 2)
-    out = F.grid_sample(sub, grid.to(sub.dtype), mode="bilinear", padding_mode="reflection", align_corners=False)
-    out = F.avg_pool2d(out, 2)
+    out = F.avg_pool2d(_GridSample.apply(sub, grid.to(sub.dtype)), 2)
     return x.index_copy(0, rows, out)
 
 
