@@ -78,7 +78,7 @@ def gemm_tflops(dtype: torch.dtype, device: str = "cpu", n: int = 2048, reps: in
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e12
 
 
-def make_assets(tmp: Path, config: str, device: str) -> dict:
+def make_assets(tmp: Path, config: str, device: str, num_videos: int = 6, num_frames: int = 128) -> dict:
     """Data, a generator and an encoder of the config's sizes (committed checkpoints for ``cpu``; for the other
     configs, networks of that width made by one training step each: the step time does not depend on weights)."""
     from styleinv_lib.data import export_synthfaces
@@ -87,7 +87,7 @@ def make_assets(tmp: Path, config: str, device: str) -> dict:
 
     res = g_cfg(config if config != "wide" else "cpu").resolution
     data = tmp / f"faces{res}"
-    export_synthfaces(data, num_videos=6, num_frames=128, resolution=res, progress=False)
+    export_synthfaces(data, num_videos=num_videos, num_frames=num_frames, resolution=res, progress=False)
     if config == "cpu":
         return {"data": str(data), "generator": str(ROOT / "checkpoints/stylegan2_synthfaces32_cpu.safetensors"),
                 "encoder": str(ROOT / "checkpoints/encoder_synthfaces32_cpu.safetensors")}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The library's CUDA path in one short script (under 10 minutes on one H100/H200): what the CPU-only CI never runs.
+#
+#   bash benchmarks/gpu_check.sh OUTDIR [NOTEBOOK]
+#
+# With the library importable (pip install -e ".[all]", or PYTHONPATH=.) and a CUDA GPU, it writes to OUTDIR:
+#   env.txt               GPU, torch, the precision policy the library picks, the CUDA unit test
+#   chain.log             every stage from the command line at the gpu preset, a few steps each: render 128²
+#                         SynthFaces, train-stylegan2 (twice: straight to 0.96 kimg, and 0.64 kimg then resumed, with
+#                         the two generators compared), export, train-encoder, train-styleinv, generate, style
+#                         fine-tune
+#   chapter.log (+ NN_executed.ipynb)   NOTEBOOK (default chapter 6) executed top to bottom on the GPU with the
+#                         smoke profile, its assertions included
+#   bench.log, train_speed_gpu.json     benchmarks/train_speed.py at the gpu presets: fp32, bf16, bf16+compile
+# Each part has its own time limit; the stage chain and the chapter run side by side, the timings after them alone.
+# LPIPS-VGG (style fine-tune) is switched off: its weights are 59 MB.  Without network access, point
+# STYLEINV_ASSET_LPIPS_ALEXNET at alexnet.ckpt for the encoder stage.
+set -u
+OUT=${1:?usage: gpu_check.sh OUTDIR [NOTEBOOK]}
+NB=${2:-notebooks/06_styleinv_ffa_st.ipynb}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+PY=${PYTHON:-python3}
+PROFILE=${GPU_CHECK_PROFILE:-gpu}   # smoke + GPU_CHECK_RES=32: the same commands in seconds on a CPU (dry run)
+RES=${GPU_CHECK_RES:-128}
+PARTS=",${GPU_CHECK_PARTS:-env,chain,chapter,bench},"   # a subset runs alone, e.g. GPU_CHECK_PARTS=chapter
+want() { [[ $PARTS == *",$1,"* ]]; }
+export PYTHONUNBUFFERED=1
+si() { "$PY" -c 'import sys; from styleinv_lib.cli import main; sys.exit(main())' "$@"; }
+WORK=$(mktemp -d)
+T0=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - T0 )) s] $*"; }
+
+want env && {
+  stamp "environment"
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+  "$PY" - <<'EOF'
+import torch, styleinv_lib as sil
+from styleinv_lib.train.loop import precision_policy
+dev = sil.pick_device("auto")
+p = precision_policy(dev)
+print(f"torch {torch.__version__}, cuda {torch.version.cuda}, {torch.cuda.get_device_name(0)}, "
+      f"capability {torch.cuda.get_device_capability(0)}; pick_device('auto') = {dev}; "
+      f"precision auto -> {p.mode}, channels_last {p.channels_last}, grad scaler {p.use_grad_scaler}")
+EOF
+  stamp "CUDA unit tests"
+  timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_train_loop.py -k "cuda or policy or resume" 2>&1 | tail -15
+} > "$OUT/env.txt" 2>&1
+
+chain() {
+  set -x
+  si data synthfaces --out "$WORK/faces" --videos 8 --frames 64 --resolution $RES --quiet
+  si data styles --out "$WORK/styles" --style toon --images 64 --resolution $RES --quiet
+  G="si train-stylegan2 --data $WORK/faces --profile $PROFILE --metrics none --snapshot-kimg 0.32 --quiet"
+  $G --out "$WORK/G-straight" --kimg 0.96
+  $G --out "$WORK/G-resumed" --kimg 0.64
+  $G --out "$WORK/G-resumed" --kimg 0.96 --resume auto
+  "$PY" - "$WORK" <<'EOF'
+import sys, pathlib, torch
+from safetensors.torch import load_file
+w = pathlib.Path(sys.argv[1])
+a, b = (load_file(sorted((w / d).glob("snapshot-*.safetensors"))[-1]) for d in ("G-straight", "G-resumed"))
+keys = [k for k in a if k.startswith(("G/", "G_ema/", "D/")) and a[k].is_floating_point()]
+diff = max((a[k].float() - b[k].float()).abs().max().item() for k in keys)
+same = sum(torch.equal(a[k], b[k]) for k in keys)
+print(f"resume on CUDA: {same}/{len(keys)} tensors bit-identical, largest difference {diff:.3g}")
+EOF
+  si export-generator "$WORK/G-straight" --out "$WORK/G.safetensors"
+  si train-encoder --generator "$WORK/G.safetensors" --data "$WORK/faces" --out "$WORK/E" --profile $PROFILE \
+     --kimg 0.32 --quiet
+  si train-styleinv --generator "$WORK/G.safetensors" --encoder "$WORK/E" --data "$WORK/faces" --out "$WORK/SI" \
+     --profile $PROFILE --kimg 0.128 --metrics none --quiet
+  si generate --motion "$WORK/SI" --num-videos 2 --frames 32 --out "$WORK/gen" && ls -la "$WORK/gen"
+  si finetune-style --generator "$WORK/G-straight" --images "$WORK/styles" --out "$WORK/toon" --profile $PROFILE \
+     --kimg 0.128 --lambda-lpips 0 --quiet
+  set +x
+  stamp "chain done"; nvidia-smi --query-gpu=memory.used --format=csv
+}
+
+chapter() {
+  stamp "executing $NB on $("$PY" -c 'import torch; print(torch.cuda.get_device_name(0))')"
+  STYLEINV_PROFILE=smoke "$PY" - "$NB" "$OUT" <<'EOF'
+import sys, time, pathlib, nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+path, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+nb = nbformat.read(path, as_version=4)
+client = NotebookClient(nb, timeout=600, kernel_name="python3",
+                        resources={"metadata": {"path": str(pathlib.Path("notebooks").resolve())}})
+t = time.perf_counter()
+try:
+    client.execute()
+    print(f"{path.name}: every cell ran, {time.perf_counter() - t:.0f} s")
+except CellExecutionError as err:
+    print(f"{path.name}: FAILED after {time.perf_counter() - t:.0f} s\n{err}")
+finally:
+    nbformat.write(nb, out / (path.stem[:2] + "_executed.ipynb"))
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.get("name") == "stdout" and ("cuda" in o.get("text", "") or "device" in o.get("text", "")):
+                print("stdout:", o["text"].strip()[:300])
+EOF
+}
+
+stamp "stage chain and chapter, side by side"
+export -f si stamp chain chapter
+export PY PROFILE RES WORK T0 NB OUT
+want chain && { timeout 200 bash -c chain > "$OUT/chain.log" 2>&1 & }
+want chapter && { timeout 200 bash -c chapter > "$OUT/chapter.log" 2>&1 & }
+wait
+stamp "timings, alone on the GPU"
+B="$PY benchmarks/train_speed.py --device cuda --configs gpu --out $OUT/train_speed_gpu.json"
+want bench && {
+  timeout 130 $B --modes fp32,bf16
+  timeout 200 $B --modes bf16+compile
+  stamp "timings done"
+} > "$OUT/bench.log" 2>&1
+stamp "all done"
