@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# The library's CUDA path in one short script (under 10 minutes on one H100/H200): what the CPU-only CI never runs.
+# The library's CUDA path in one short script (about 10 minutes on one H100/H200): what the CPU-only CI never runs.
 #
 #   bash benchmarks/gpu_check.sh OUTDIR [NOTEBOOK]
 #
 # With the library importable (pip install -e ".[all]", or PYTHONPATH=.) and a CUDA GPU, it writes to OUTDIR:
 #   env.txt               GPU, torch, the precision policy the library picks, the CUDA unit test
 #   chain.log             every stage from the command line at the gpu preset, a few steps each: render 128²
-#                         SynthFaces, train-stylegan2 (twice: straight to 0.96 kimg, and 0.64 kimg then resumed, with
-#                         the two generators compared), export, train-encoder, train-styleinv, generate, style
-#                         fine-tune
+#                         SynthFaces, train-stylegan2 (twice: straight to 0.64 kimg, and 0.32 kimg then resumed, with
+#                         the two runs compared), export, train-encoder, train-styleinv, generate, style fine-tune;
+#                         ADA forced to p = 1 so that every R1 step goes through the geometric augmentation
 #   chapter.log (+ NN_executed.ipynb)   NOTEBOOK (default chapter 6) executed top to bottom on the GPU with the
 #                         smoke profile, its assertions included
 #   bench.log, train_speed_gpu.json     benchmarks/train_speed.py at the gpu presets: fp32, bf16, bf16+compile
-# Each part has its own time limit; the stage chain and the chapter run side by side, the timings after them alone.
+# Each part has its own time limit and runs alone on the GPU.
 # LPIPS-VGG (style fine-tune) is switched off: its weights are 59 MB.  Without network access, point
 # STYLEINV_ASSET_LPIPS_ALEXNET at alexnet.ckpt for the encoder stage.
 set -u
@@ -44,17 +44,21 @@ print(f"torch {torch.__version__}, cuda {torch.version.cuda}, {torch.cuda.get_de
       f"precision auto -> {p.mode}, channels_last {p.channels_last}, grad scaler {p.use_grad_scaler}")
 EOF
   stamp "CUDA unit tests"
-  timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_train_loop.py -k "cuda or policy or resume" 2>&1 | tail -15
+  timeout 60 "$PY" -m pytest -q -p no:cacheprovider tests/test_train_loop.py -k "cuda or policy or resume" 2>&1 |
+    tail -15
 } > "$OUT/env.txt" 2>&1
 
 chain() {
   set -x
-  si data synthfaces --out "$WORK/faces" --videos 8 --frames 64 --resolution $RES --quiet
+  si data synthfaces --out "$WORK/faces" --videos 6 --frames 128 --resolution $RES --quiet
   si data styles --out "$WORK/styles" --style toon --images 64 --resolution $RES --quiet
-  G="si train-stylegan2 --data $WORK/faces --profile $PROFILE --metrics none --snapshot-kimg 0.32 --quiet"
-  $G --out "$WORK/G-straight" --kimg 0.96
-  $G --out "$WORK/G-resumed" --kimg 0.64
-  $G --out "$WORK/G-resumed" --kimg 0.96 --resume auto
+  # ADA pushed to p = 1 at once (target -1), so that each stage's R1 step (step 16) goes through the geometric
+  # augmentation: its second derivative is what torch < 2.12 lacked on CUDA
+  ADA="--set ada_target=-1 --set ada_kimg=0.1"
+  G="si train-stylegan2 --data $WORK/faces --profile $PROFILE --metrics none --snapshot-kimg 0.32 --quiet $ADA"
+  $G --out "$WORK/G-straight" --kimg 0.64
+  $G --out "$WORK/G-resumed" --kimg 0.32
+  $G --out "$WORK/G-resumed" --kimg 0.64 --resume auto
   "$PY" - "$WORK" <<'EOF'
 import sys, pathlib, torch
 from safetensors.torch import load_file
@@ -63,16 +67,17 @@ a, b = (load_file(sorted((w / d).glob("snapshot-*.safetensors"))[-1]) for d in (
 keys = [k for k in a if k.startswith(("G/", "G_ema/", "D/")) and a[k].is_floating_point()]
 diff = max((a[k].float() - b[k].float()).abs().max().item() for k in keys)
 same = sum(torch.equal(a[k], b[k]) for k in keys)
-print(f"resume on CUDA: {same}/{len(keys)} tensors bit-identical, largest difference {diff:.3g}")
+print(f"resume: {same}/{len(keys)} tensors bit-identical, largest difference {diff:.3g}; "
+      f"ADA p {a['augment/p'].item():.2f}")
 EOF
   si export-generator "$WORK/G-straight" --out "$WORK/G.safetensors"
   si train-encoder --generator "$WORK/G.safetensors" --data "$WORK/faces" --out "$WORK/E" --profile $PROFILE \
      --kimg 0.32 --quiet
   si train-styleinv --generator "$WORK/G.safetensors" --encoder "$WORK/E" --data "$WORK/faces" --out "$WORK/SI" \
-     --profile $PROFILE --kimg 0.128 --metrics none --quiet
+     --profile $PROFILE --kimg 0.544 --metrics none --quiet $ADA
   si generate --motion "$WORK/SI" --num-videos 2 --frames 32 --out "$WORK/gen" && ls -la "$WORK/gen"
   si finetune-style --generator "$WORK/G-straight" --images "$WORK/styles" --out "$WORK/toon" --profile $PROFILE \
-     --kimg 0.128 --lambda-lpips 0 --quiet
+     --kimg 0.544 --lambda-lpips 0 --quiet $ADA
   set +x
   stamp "chain done"; nvidia-smi --query-gpu=memory.used --format=csv
 }
@@ -102,17 +107,15 @@ finally:
 EOF
 }
 
-stamp "stage chain and chapter, side by side"
 export -f si stamp chain chapter
 export PY PROFILE RES WORK T0 NB OUT
-want chain && { timeout 200 bash -c chain > "$OUT/chain.log" 2>&1 & }
-want chapter && { timeout 200 bash -c chapter > "$OUT/chapter.log" 2>&1 & }
-wait
-stamp "timings, alone on the GPU"
+want chain && { stamp "stage chain"; timeout 240 bash -c chain > "$OUT/chain.log" 2>&1; }
+want chapter && { stamp "chapter"; timeout 120 bash -c chapter > "$OUT/chapter.log" 2>&1; }
+stamp "timings"
 B="$PY benchmarks/train_speed.py --device cuda --configs gpu --out $OUT/train_speed_gpu.json"
 want bench && {
   timeout 130 $B --modes fp32,bf16
-  timeout 200 $B --modes bf16+compile
+  timeout 150 $B --modes bf16+compile
   stamp "timings done"
 } > "$OUT/bench.log" 2>&1
 stamp "all done"

@@ -1,8 +1,8 @@
 """Named size/budget presets shared by the CLI, the notebooks and the tests.
 
 ``smoke`` runs in seconds (CI, 2 CPU cores), ``cpu`` gives recognisable results on a laptop in minutes per stage,
-``gpu`` is the full-size setting for a cluster GPU (days per stage at today's speed: see its description).  A notebook reads the profile once, at the top,
-with :func:`get_profile`, and passes it to the library.
+``gpu`` is the full size, for a GPU (up to a day per stage on an H200 at today's speed: see its description).  A
+notebook reads the profile once, at the top, with :func:`get_profile`, and passes it to the library.
 """
 from __future__ import annotations
 
