@@ -1,5 +1,6 @@
-"""Where the time of a training step goes: plain steps and regulariser steps timed apart, with cuDNN's autotuner
-off and on, and the top operations of one plain and one regularised step by device time (``torch.profiler``).
+"""Where the time of a training step goes: plain steps and regulariser steps timed apart, in variants (torch's
+convolutions as they are, with cuDNN's autotuner, with ``nn.conv_gradfix``), and the top operations of one plain and
+one regularised step by device time (``torch.profiler``).
 
     python benchmarks/profile_step.py --device cuda --config gpu                 # StyleGAN2, encoder, StyleInV
     python benchmarks/profile_step.py --stages stylegan2 --config cpu --steps 17  # on a CPU
@@ -23,6 +24,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_speed import build_stage, make_assets, sync  # noqa: E402
+
+from styleinv_lib.nn import conv_gradfix  # noqa: E402
+
+VARIANTS = ("native", "cudnn-benchmark", "conv-gradfix")
 
 
 def step_kinds(stage_obj, steps: range) -> dict[str, list[int]]:
@@ -83,26 +88,34 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=17, help="timed steps 1..N (17: one R1 step, four PL steps)")
     ap.add_argument("--warmup", type=int, default=4)
     ap.add_argument("--rows", type=int, default=18, help="operations listed per profiled step")
+    ap.add_argument("--variants", default="native,cudnn-benchmark,conv-gradfix",
+                    help="native, cudnn-benchmark (torch.backends.cudnn.benchmark), conv-gradfix (nn.conv_gradfix); "
+                         "the last one listed is profiled")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         assets = make_assets(Path(tmp), args.config, args.device, num_videos=3, num_frames=128)
         for stage in args.stages.split(","):
-            for bench in (False, True):
-                torch.backends.cudnn.benchmark = bench
-                obj = build_stage(stage, args.config, assets, args.precision, False, args.device)
-                med = time_kinds(obj, range(1, args.steps + 1), args.warmup)
-                row = {"stage": stage, "config": args.config, "precision": obj.policy.mode,
-                       "cudnn_benchmark": bench, "batch": obj.cfg.batch, "median_step_s": med}
-                results.append(row)
-                print(f"{stage:9s} cudnn.benchmark={bench!s:5s} " + ", ".join(
-                    f"{k} {1e3 * v:.1f} ms" for k, v in med.items()), flush=True)
-                if args.out:
-                    args.out.write_text(json.dumps(results, indent=1) + "\n")
-            kinds = step_kinds(obj, range(1, args.steps + 1))
-            profile_steps(obj, [kinds["plain"][0]] + [kinds[k][0] for k in ("pl", "r1") if k in kinds], args.rows)
-            del obj
+            for variant in args.variants.split(","):
+                if variant not in VARIANTS:
+                    raise SystemExit(f"unknown variant {variant!r}: choose from {', '.join(VARIANTS)}")
+                torch.backends.cudnn.benchmark = variant == "cudnn-benchmark"
+                with conv_gradfix.enabled(variant == "conv-gradfix"):
+                    obj = build_stage(stage, args.config, assets, args.precision, False, args.device)
+                    med = time_kinds(obj, range(1, args.steps + 1), args.warmup)
+                    row = {"stage": stage, "config": args.config, "precision": obj.policy.mode, "variant": variant,
+                           "batch": obj.cfg.batch, "median_step_s": med}
+                    results.append(row)
+                    print(f"{stage:9s} {variant:15s} " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in med.items()),
+                          flush=True)
+                    if args.out:
+                        args.out.write_text(json.dumps(results, indent=1) + "\n")
+                    if variant == args.variants.split(",")[-1]:
+                        kinds = step_kinds(obj, range(1, args.steps + 1))
+                        profile_steps(obj, [kinds["plain"][0]] + [kinds[k][0] for k in ("pl", "r1") if k in kinds],
+                                      args.rows)
+                del obj
     return 0
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import conv_gradfix
+
 Tensor = torch.Tensor
 
 #: Gain that keeps E[x²] unchanged through leaky ReLU(0.2) (exactly sqrt(2 / (1 + 0.2²)) would; StyleGAN uses √2).
@@ -87,7 +89,7 @@ def upfirdn2d(x: Tensor, f: Tensor, up: int = 1, down: int = 1, pad=(0, 0, 0, 0)
         x = x[:, :, max(-top, 0): x.shape[2] - max(-bottom, 0), max(-left, 0): x.shape[3] - max(-right, 0)]
     kernel = (f.to(device=x.device, dtype=x.dtype) * gain).flip([0, 1])
     kernel = kernel[None, None].expand(c, 1, *kernel.shape)
-    x = F.conv2d(x, kernel, groups=c)
+    x = conv_gradfix.conv2d(x, kernel, groups=c)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
@@ -138,19 +140,19 @@ def conv2d_resample(x: Tensor, w: Tensor, f: Tensor | None = None, up: int = 1, 
     if up > 1 and down > 1:
         raise ValueError("conv2d_resample: up and down together are not supported")
     if up == 1 and down == 1:
-        return F.conv2d(x, w, padding=k // 2, groups=groups)
+        return conv_gradfix.conv2d(x, w, padding=k // 2, groups=groups)
     if f is None:
         raise ValueError("resampling needs a filter (see setup_filter)")
     fw = f.shape[-1]
     if down > 1:
         p0, p1 = k // 2 + (fw - down + 1) // 2, k // 2 + (fw - down) // 2
         if k == 1:
-            return F.conv2d(upfirdn2d(x, f, down=down, pad=(p0, p1, p0, p1)), w, groups=groups)
-        return F.conv2d(upfirdn2d(x, f, pad=(p0, p1, p0, p1)), w, stride=down, groups=groups)
+            return conv_gradfix.conv2d(upfirdn2d(x, f, down=down, pad=(p0, p1, p0, p1)), w, groups=groups)
+        return conv_gradfix.conv2d(upfirdn2d(x, f, pad=(p0, p1, p0, p1)), w, stride=down, groups=groups)
     # Transposed convolution: PyTorch wants the weight as (in, out/groups, k, k), per group.
     out_per_group = w.shape[0] // groups
     wt = w.reshape(groups, out_per_group, -1, k, k).transpose(1, 2).reshape(-1, out_per_group, k, k)
-    x = F.conv_transpose2d(x, wt, stride=up, groups=groups)      # (H - 1)·up + k pixels
+    x = conv_gradfix.conv_transpose2d(x, wt, stride=up, groups=groups)      # (H - 1)·up + k pixels
     # FIR padding that lands exactly on H·up: the upsample2d padding shifted by the transposed conv's overhang
     p0 = k // 2 + (fw + up - 1) // 2 - (k - 1)
     p1 = k // 2 + (fw - up) // 2 - (k - up)
