@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The library's CUDA path in one short script (about 10 minutes on one H100/H200): what the CPU-only CI never runs.
+# The library's CUDA path in one short script (10-13 minutes on one H100/H200): what the CPU-only CI never runs.
 #
 #   bash benchmarks/gpu_check.sh OUTDIR [NOTEBOOK]
 #
@@ -11,6 +11,8 @@
 #                         ADA forced to p = 1 so that every R1 step goes through the geometric augmentation
 #   chapter.log (+ NN_executed.ipynb)   NOTEBOOK (default chapter 6) executed top to bottom on the GPU with the
 #                         smoke profile, its assertions included
+#   profile.log, profile_gpu.json       benchmarks/profile_step.py: StyleGAN2's plain, path-length and R1 steps with
+#                         torch's convolutions and with nn.conv_gradfix, and the top kernels of each kind
 #   bench.log, train_speed_gpu.json     benchmarks/train_speed.py at the gpu presets: fp32, bf16, bf16+compile
 # Each part has its own time limit and runs alone on the GPU.
 # LPIPS-VGG (style fine-tune) is switched off: its weights are 59 MB.  Without network access, point
@@ -23,7 +25,7 @@ OUT=$(cd "$OUT" && pwd)
 PY=${PYTHON:-python3}
 PROFILE=${GPU_CHECK_PROFILE:-gpu}   # smoke + GPU_CHECK_RES=32: the same commands in seconds on a CPU (dry run)
 RES=${GPU_CHECK_RES:-128}
-PARTS=",${GPU_CHECK_PARTS:-env,chain,chapter,bench},"   # a subset runs alone, e.g. GPU_CHECK_PARTS=chapter
+PARTS=",${GPU_CHECK_PARTS:-env,chain,profile,chapter,bench},"   # a subset runs alone, e.g. GPU_CHECK_PARTS=chapter
 want() { [[ $PARTS == *",$1,"* ]]; }
 export PYTHONUNBUFFERED=1
 si() { "$PY" -c 'import sys; from styleinv_lib.cli import main; sys.exit(main())' "$@"; }
@@ -110,12 +112,14 @@ EOF
 export -f si stamp chain chapter
 export PY PROFILE RES WORK T0 NB OUT
 want chain && { stamp "stage chain"; timeout 240 bash -c chain > "$OUT/chain.log" 2>&1; }
+want profile && { stamp "profile"; timeout 150 "$PY" benchmarks/profile_step.py --device cuda --config gpu \
+  --stages stylegan2 --variants native,conv-gradfix --out "$OUT/profile_gpu.json" > "$OUT/profile.log" 2>&1; }
 want chapter && { stamp "chapter"; timeout 120 bash -c chapter > "$OUT/chapter.log" 2>&1; }
 stamp "timings"
 B="$PY benchmarks/train_speed.py --device cuda --configs gpu --out $OUT/train_speed_gpu.json"
 want bench && {
   timeout 130 $B --modes fp32,bf16
-  timeout 150 $B --modes bf16+compile
+  timeout 100 $B --modes bf16+compile
   stamp "timings done"
 } > "$OUT/bench.log" 2>&1
 stamp "all done"
