@@ -10,8 +10,9 @@ answers with two identities, used here too: for ``y = conv(x, w)``
 * ``∂L/∂w`` is bilinear in ``(∂L/∂y, x)``, so its own derivatives are the convolution of ``x`` with the incoming
   gradient and, again, the opposite operation.
 
-Every derivative is thus one of the two fast first-order kernels.  Off by default (the networks call
-:func:`torch.nn.functional` directly): ``with conv_gradfix.enabled():`` switches it on for the code inside, so that
+Every derivative is thus one of the two fast first-order kernels.  Off by default (``nn.layers`` calls
+:func:`conv2d` and :func:`conv_transpose2d` here, which then pass straight to :mod:`torch.nn.functional`):
+``with conv_gradfix.enabled():`` switches it on for the code inside, so that
 ``benchmarks/profile_step.py --variants conv-gradfix`` can measure it on a GPU before it becomes a default.
 Integer stride and padding, dilation 1, no bias (the library's layers add their bias separately).
 """
