@@ -32,6 +32,13 @@ def _add_render_args(p: argparse.ArgumentParser, *, videos: bool = True) -> None
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_version_arg(p: argparse.ArgumentParser, what: str = "") -> None:
+    p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=None,
+                   help=f"SynthFaces version{' ' + what if what else ''}: 2, identity is the face alone (clothes, "
+                        "background, light per video), motion legible at 32²; 1, the first release, the data of the "
+                        "committed checkpoints (default: styleinv_lib.data.DEFAULT_VERSION)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="styleinv", description="StyleInV, the book: training library CLI")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,21 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render_args(p)
     p.add_argument("--videos-per-identity", type=int, default=1,
                    help="videos sharing one identity, each with its own motion and scene (default 1)")
-    p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=None,
-                   help="2: identity is the face alone (clothes, background, light per video), motion legible at "
-                        "32²; 1: the first release, the data of the committed checkpoints (default: "
-                        "styleinv_lib.data.DEFAULT_VERSION)")
+    _add_version_arg(p)
     p = dsub.add_parser("synthsky", help="render SynthSky cloud timelapses")
     _add_render_args(p)
     p = dsub.add_parser("styles", help="render still images of SynthFaces subjects in an art style")
     _add_render_args(p, videos=False)
     p.add_argument("--style", default="all", help="toon, sketch, popart, photo, or all (default: all art styles)")
     p.add_argument("--images", type=int, required=True, help="images per style")
+    _add_version_arg(p, what="of the subjects drawn")
     p = dsub.add_parser("all", help="render every embedded dataset at a profile's size into --root")
     p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
     p.add_argument("--root", type=Path, default=Path("data"), help="parent folder (default ./data)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
+    _add_version_arg(p, what="of SynthFaces and of the style images' subjects")
     p = dsub.add_parser("inspect", help="count videos and frames, check sizes, list bad files")
     p.add_argument("root", type=Path, help="a dataset folder, a folder of video files, or a zip")
     p.add_argument("--deep", action="store_true",
@@ -364,18 +370,19 @@ def _generate_images(args) -> int:
 
 
 def _render_all(args) -> None:
-    from .data.export import export_style_images, export_synthfaces, export_synthsky
+    from .data.export import DEFAULT_VERSION, export_style_images, export_synthfaces, export_synthsky
 
     prof = get_profile(args.profile)
     progress = not args.quiet
     root = args.root
+    version = args.synthfaces_version or DEFAULT_VERSION
     print(f"profile {prof.name}: {prof.description}")
     export_synthfaces(root / "synthfaces", num_videos=prof.num_videos, num_frames=prof.num_frames,
-                      resolution=prof.resolution, seed=args.seed, progress=progress)
+                      resolution=prof.resolution, seed=args.seed, version=version, progress=progress)
     export_synthsky(root / "synthsky", num_videos=prof.sky_videos, num_frames=prof.num_frames,
                     resolution=prof.resolution, seed=args.seed, progress=progress)
     export_style_images(root / "styles", style="all", num_images=prof.style_images, resolution=prof.resolution,
-                        seed=args.seed, progress=progress)
+                        seed=args.seed, version=version, progress=progress)
     print(f"wrote {root}/synthfaces, {root}/synthsky and {root}/styles/{{toon,sketch,popart}}")
 
 
@@ -430,7 +437,8 @@ def run(args, argv=()) -> int:
     elif cmd == "styles":
         _check_size(args)
         export.export_style_images(args.out, style=args.style, num_images=args.images, resolution=args.resolution,
-                                   seed=args.seed, overwrite=args.overwrite, progress=not args.quiet)
+                                   seed=args.seed, version=args.synthfaces_version or export.DEFAULT_VERSION,
+                                   overwrite=args.overwrite, progress=not args.quiet)
         print(f"wrote {args.images} images per style to {args.out}")
     elif cmd == "all":
         _render_all(args)

@@ -122,6 +122,15 @@ def test_synthsky_and_styles_commands(tmp_path):
     for style in ("toon", "sketch", "popart"):
         assert len(list((tmp_path / "styles" / style).glob("*.png"))) == 3
         assert len(load_metadata(tmp_path / "styles" / style)["images"]) == 3
+    # the subjects' SynthFaces version is recorded, and it is what picks the (style-robust) probe of a fine-tune
+    other = 2 if DEFAULT_VERSION == 1 else 1
+    assert main(["data", "styles", "--out", str(tmp_path / "styles-other"), "--images", "2", "--resolution", "32",
+                 "--style", "toon", "--synthfaces-version", str(other), "--quiet"]) == 0
+    assert synthfaces_version(tmp_path / "styles" / "toon") == DEFAULT_VERSION
+    assert synthfaces_version(tmp_path / "styles-other") == other
+    a = np.asarray(Image.open(tmp_path / "styles" / "toon" / "000000.png"))
+    b = np.asarray(Image.open(tmp_path / "styles-other" / "000000.png"))
+    assert a.shape == b.shape and not np.array_equal(a, b)
 
 
 def test_console_script_runs(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import torch
 from PIL import Image
 
 from styleinv_lib.cli import main as cli_main
+from styleinv_lib.data import DEFAULT_VERSION
 from styleinv_lib.data.export import export_style_images
 from styleinv_lib.data.images import ImageFolder
 from styleinv_lib.data.styles import StyleImages
@@ -16,7 +18,7 @@ from styleinv_lib.data.video import VideoDataError
 from styleinv_lib.generate import VideoGenerator, check_compatible, decode_latents, side_by_side
 from styleinv_lib.loading import export_generator, load_generator
 from styleinv_lib.metrics.alignment import generator_alignment
-from styleinv_lib.metrics.probe import load_probe, parse_styles
+from styleinv_lib.metrics.probe import default_probe_path, load_probe, parse_styles
 from styleinv_lib.nn import Generator
 from styleinv_lib.nn.motion import MotionEncoder
 from styleinv_lib.nn.styleinv import StyleInV
@@ -89,6 +91,17 @@ def test_fine_tuning_keeps_frozen_layers_and_the_w_space_bit_identical(assets):
     assert torch.equal(stage.G_ema.mapping(z), stage.G_parent.mapping(z))
     for n in stage.frozen:                                          # G_ema's copy of a frozen weight stays too
         assert torch.equal(dict(stage.G_ema.named_parameters())[n], parent[n]), n
+
+
+def test_the_identity_probe_reads_the_synthfaces_version_of_the_image_set(assets, tmp_path):
+    """A style set of either SynthFaces version is read by that version's style-robust probe (framing and scenes
+    differ by version)."""
+    assert Path(_stage(assets).probe.info["path"]) == default_probe_path(styles=True, version=DEFAULT_VERSION)
+    other = 2 if DEFAULT_VERSION == 1 else 1
+    export_style_images(tmp_path / "toon", style="toon", num_images=4, resolution=32, version=other, progress=False)
+    stage = _stage(assets, images=str(tmp_path / "toon"))
+    assert stage.identity_net == "probe"
+    assert Path(stage.probe.info["path"]) == default_probe_path(styles=True, version=other)
 
 
 def test_path_length_regularisation_runs_with_a_frozen_mapping(assets):

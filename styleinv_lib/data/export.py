@@ -145,12 +145,14 @@ def load_metadata(root) -> dict:
 def synthfaces_version(root) -> int:
     """The SynthFaces version a dataset folder was rendered with (``metadata.json``; renders from before versions
     were recorded are version 1), or :data:`DEFAULT_VERSION` for folders without SynthFaces metadata: what picks
-    the probe that reads its frames."""
+    the probe that reads its frames.  An art-style image set (``SynthFaces-toon``, ...) has the version of the
+    subjects it draws."""
     try:
         meta = json.loads((Path(root) / METADATA_FILE).read_text())
     except (OSError, ValueError):
         return DEFAULT_VERSION
-    if not isinstance(meta, dict) or meta.get("dataset") != "SynthFaces":
+    dataset = meta.get("dataset") if isinstance(meta, dict) else None
+    if not isinstance(dataset, str) or not (dataset == "SynthFaces" or dataset.startswith("SynthFaces-")):
         return DEFAULT_VERSION
     return int(meta.get("version", 1))
 

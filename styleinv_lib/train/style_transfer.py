@@ -243,12 +243,15 @@ class StyleTransferStage(StyleGAN2Stage):
         return "parent"
 
     def _probe(self):
+        """The style-robust probe for the SynthFaces version of the image set (its ``metadata.json``)."""
+        from ..data.export import synthfaces_version
         from ..metrics.probe import load_probe
 
+        version = synthfaces_version(self.data.root)
         if self.identity_net == "probe" or self.st_cfg.probe:
-            return load_probe(self.st_cfg.probe or None, device=self.device, styles=True)
+            return load_probe(self.st_cfg.probe or None, device=self.device, styles=True, version=version)
         try:
-            return load_probe(device=self.device, styles=True)      # for the alignment report only
+            return load_probe(device=self.device, styles=True, version=version)   # for the alignment report only
         except FileNotFoundError:
             return None
 
