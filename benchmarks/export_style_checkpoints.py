@@ -1,13 +1,13 @@
 """Export the style-transfer runs of chapter 8 to small generator files in checkpoints/ and collect their logs.
 
 After ``make style PROFILE=cpu`` (and the two comparison runs below), this writes
-``checkpoints/stylegan2_synthfaces32_<name>_cpu.safetensors`` (G_ema only, about 1.7 MB each) and
+``checkpoints/stylegan2_synthfaces32_<name>_v2_cpu.safetensors`` (G_ema only, about 1.7 MB each) and
 ``checkpoints/style_transfer_cpu.json``: per run its settings, steps, wall-clock training minutes (from the run's
 ``stats.jsonl``) and the alignment history it logged (``metrics.jsonl``).
 
-    styleinv finetune-style --generator checkpoints/stylegan2_synthfaces32_cpu.safetensors \\
+    styleinv finetune-style --generator checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors \\
         --images data/styles/toon --out runs/style-toon-lpips30-cpu --profile cpu --lambda-lpips 30
-    styleinv finetune-style --generator checkpoints/stylegan2_synthfaces32_cpu.safetensors \
+    styleinv finetune-style --generator checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors \
         --images data/styles/toon --out runs/style-toon-freeze16-cpu --profile cpu --freeze-res 16
     python benchmarks/export_style_checkpoints.py --runs runs --out checkpoints
 """
@@ -19,12 +19,12 @@ from styleinv_lib.loading import export_generator
 
 #: chapter-8 name -> (run folder name, checkpoint file name)
 RUNS = {
-    "toon": ("style-toon-cpu", "stylegan2_synthfaces32_toon_cpu.safetensors"),
-    "sketch": ("style-sketch-cpu", "stylegan2_synthfaces32_sketch_cpu.safetensors"),
-    "popart": ("style-popart-cpu", "stylegan2_synthfaces32_popart_cpu.safetensors"),
-    "toon, nothing frozen": ("style-toon-unfrozen-cpu", "stylegan2_synthfaces32_toon_unfrozen_cpu.safetensors"),
-    "toon, frozen ≤ 16²": ("style-toon-freeze16-cpu", "stylegan2_synthfaces32_toon_freeze16_cpu.safetensors"),
-    "toon, LPIPS x 30": ("style-toon-lpips30-cpu", "stylegan2_synthfaces32_toon_lpips30_cpu.safetensors"),
+    "toon": ("style-toon-cpu", "stylegan2_synthfaces32_toon_v2_cpu.safetensors"),
+    "sketch": ("style-sketch-cpu", "stylegan2_synthfaces32_sketch_v2_cpu.safetensors"),
+    "popart": ("style-popart-cpu", "stylegan2_synthfaces32_popart_v2_cpu.safetensors"),
+    "toon, nothing frozen": ("style-toon-unfrozen-cpu", "stylegan2_synthfaces32_toon_unfrozen_v2_cpu.safetensors"),
+    "toon, frozen ≤ 16²": ("style-toon-freeze16-cpu", "stylegan2_synthfaces32_toon_freeze16_v2_cpu.safetensors"),
+    "toon, LPIPS x 30": ("style-toon-lpips30-cpu", "stylegan2_synthfaces32_toon_lpips30_v2_cpu.safetensors"),
 }
 SETTINGS = ("images", "effective_freeze_res", "freeze_mapping", "lambda_lpips", "lambda_id", "identity_net",
             "d_init", "batch", "total_kimg", "lr", "seed", "style")
