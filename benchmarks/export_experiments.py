@@ -7,7 +7,8 @@ writes
 * ``checkpoints/experiment_{ape,autoregressive}_cpu.safetensors`` — the motion networks of two runs (the moving
   averages only; the generator and encoder stay the committed chapter 2 and 3 files), for chapter 9's long videos.
   The ``full`` run is the chapter 6 configuration: when its network equals the committed
-  ``styleinv_synthfaces32_v2_cpu.safetensors`` bit for bit (it did), that file serves and no copy is written.
+  ``styleinv_synthfaces32_v2_cpu.safetensors`` bit for bit (the v1 run did), that file serves and no copy is
+  written.
 
     python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu
 

@@ -19,8 +19,8 @@ StyleInV (§3.1) inverts video frames into W with a pSp-style encoder (:class:`~
     otherwise the probe file must exist;
   - ``factors`` (off unless ``factor_weight > 0``; our addition): MSE between the probe's standardised motion factors
     (head pose, blink, mouth, brows, gaze) of x̂ and of x.  The identity, pixel and LPIPS terms at 32² let E ignore
-    a head turn of a few pixels: the v2 encoder trained without it follows yaw, blinks and the mouth with
-    correlation about 0, which bounds the motion StyleInV can start from; ``heldout_factor_r`` measures it;
+    a head turn of a few pixels: the v2 encoder trained without it follows yaw, pitch, blinks and the mouth of
+    held-out frames with correlation 0.16 (``heldout_factor_r``), which bounds the motion StyleInV starts from;
   - ``latent``: MSE between E(G(w)) and w on the generated half;
   - ``reg``: ``mean((E(x) − w̄)²)``, pSp's W-norm regulariser (there a norm, here the mean square per element),
     which keeps E near the well-behaved centre of W.
