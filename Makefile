@@ -47,37 +47,52 @@ browser:
 data: install
 	$(BIN)/styleinv data all --profile $(PROFILE) --root data
 
-# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; about 55 min with PROFILE=cpu on
-# 2 cores with AMX: 400 kimg in bf16 + torch.compile)
+# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; PROFILE=cpu trains 900 kimg: about 9 h
+# on 2 AVX2 cores in fp32, an estimated 2.2 h on 2 cores with AMX in bf16 + torch.compile)
 stylegan2: data
 	$(BIN)/styleinv train-stylegan2 --data data/synthfaces --out runs/stylegan2-$(PROFILE) --profile $(PROFILE) \
 		--resume auto
 
 # Stage 2: the inversion encoder of Eq. 1, trained against the committed StyleGAN2 checkpoint (resumes a run left in
-# runs/; about 5 min with PROFILE=cpu); GENERATOR=runs/stylegan2-$(PROFILE) uses the generator trained above instead
-GENERATOR ?= checkpoints/stylegan2_synthfaces32_cpu.safetensors
+# runs/; PROFILE=cpu: 45 kimg, 80 min on one AVX2 core); GENERATOR=runs/stylegan2-$(PROFILE) uses the generator
+# trained above instead
+GENERATOR ?= checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors
 encoder: data
 	$(BIN)/styleinv train-encoder --generator $(GENERATOR) --data data/synthfaces --out runs/encoder-$(PROFILE) \
 		--profile $(PROFILE) --resume auto
 
 # Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
-ENCODER ?= checkpoints/encoder_synthfaces32_cpu.safetensors
+ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
 styleinv: data
 	$(BIN)/styleinv train-styleinv --generator $(GENERATOR) --encoder $(ENCODER) --data data/synthfaces \
 		--out runs/styleinv-$(PROFILE) --profile $(PROFILE) --resume auto
 
 # Stage 4: style transfer (§3.5): the generator fine-tuned on each art style with the mapping and the blocks up to
-# 8² frozen, plus chapter 8's ablation with nothing frozen (resumes runs left in runs/; about 20 min each with
-# PROFILE=cpu); `styleinv export-generator runs/style-toon-cpu --out toon.safetensors` writes a small file
+# 8² frozen, plus chapter 8's three toon ablations: nothing frozen, frozen up to 16², LPIPS weight 30 (resumes runs
+# left in runs/; PROFILE=cpu: 20 kimg, about 100 min each on one AVX2 core); `styleinv export-generator
+# runs/style-toon-cpu --out toon.safetensors` writes a small file, benchmarks/export_style_checkpoints.py all of them
 STYLES ?= toon sketch popart
+# chapter 8's three toon ablations train half as long as the styles and are compared with the toon run's snapshot
+# at that length (benchmarks/export_style_checkpoints.py)
+ABLATION_KIMG_smoke = 0.008
+ABLATION_KIMG_cpu = 10
+ABLATION_KIMG_gpu = 100
+ABLATION_KIMG ?= $(ABLATION_KIMG_$(PROFILE))
 style: data
 	for s in $(STYLES); do \
 		$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/$$s --out runs/style-$$s-$(PROFILE) \
 			--profile $(PROFILE) --resume auto || exit 1; \
 	done
 	$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/toon \
-		--out runs/style-toon-unfrozen-$(PROFILE) --profile $(PROFILE) --freeze-res 0 --train-mapping --resume auto
+		--out runs/style-toon-unfrozen-$(PROFILE) --profile $(PROFILE) --freeze-res 0 --train-mapping \
+		--kimg $(ABLATION_KIMG) --resume auto
+	$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/toon \
+		--out runs/style-toon-freeze16-$(PROFILE) --profile $(PROFILE) --freeze-res 16 \
+		--kimg $(ABLATION_KIMG) --resume auto
+	$(BIN)/styleinv finetune-style --generator $(GENERATOR) --images data/styles/toon \
+		--out runs/style-toon-lpips30-$(PROFILE) --profile $(PROFILE) --lambda-lpips 30 \
+		--kimg $(ABLATION_KIMG) --resume auto
 
 # Chapter 9's experiments (not part of `all`: many hours with PROFILE=cpu), the whole re-run in one command: the
 # full model, the Table 3 ablations and the autoregressive baseline on SynthFaces, and Table 1's sky rows on SynthSky

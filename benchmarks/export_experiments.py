@@ -7,7 +7,8 @@ writes
 * ``checkpoints/experiment_{ape,autoregressive}_cpu.safetensors`` — the motion networks of two runs (the moving
   averages only; the generator and encoder stay the committed chapter 2 and 3 files), for chapter 9's long videos.
   The ``full`` run is the chapter 6 configuration: when its network equals the committed
-  ``styleinv_synthfaces32_cpu.safetensors`` bit for bit (it did), that file serves and no copy is written.
+  ``styleinv_synthfaces32_v2_cpu.safetensors`` bit for bit (the v1 run did), that file serves and no copy is
+  written.
 
     python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu
 
@@ -28,7 +29,7 @@ from styleinv_lib.train.autoregressive import export_autoregressive
 from styleinv_lib.train.styleinv import export_styleinv
 
 EXPORTED = ("full", "ape", "autoregressive")
-CHAPTER6 = "styleinv_synthfaces32_{profile}.safetensors"
+CHAPTER6 = "styleinv_synthfaces32_v2_{profile}.safetensors"
 HARDWARE = "2-core x86-64 CPU, no GPU; two experiments at a time, one torch thread each"
 
 

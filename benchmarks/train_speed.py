@@ -89,8 +89,8 @@ def make_assets(tmp: Path, config: str, device: str, num_videos: int = 6, num_fr
     data = tmp / f"faces{res}"
     export_synthfaces(data, num_videos=num_videos, num_frames=num_frames, resolution=res, progress=False)
     if config == "cpu":
-        return {"data": str(data), "generator": str(ROOT / "checkpoints/stylegan2_synthfaces32_cpu.safetensors"),
-                "encoder": str(ROOT / "checkpoints/encoder_synthfaces32_cpu.safetensors")}
+        return {"data": str(data), "generator": str(ROOT / "checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors"),
+                "encoder": str(ROOT / "checkpoints/encoder_synthfaces32_v2_cpu.safetensors")}
     widths = WIDE if config == "wide" else {}
     prof = "cpu" if config == "wide" else config
     g = replace(g_cfg(prof, **widths), data=str(data), total_kimg=widths.get("batch", 32) / 1000, metrics="",

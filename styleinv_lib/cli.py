@@ -35,8 +35,8 @@ def _add_render_args(p: argparse.ArgumentParser, *, videos: bool = True) -> None
 def _add_version_arg(p: argparse.ArgumentParser, what: str = "") -> None:
     p.add_argument("--synthfaces-version", type=int, choices=[1, 2], default=None,
                    help=f"SynthFaces version{' ' + what if what else ''}: 2, identity is the face alone (clothes, "
-                        "background, light per video), motion legible at 32²; 1, the first release, the data of the "
-                        "committed checkpoints (default: styleinv_lib.data.DEFAULT_VERSION)")
+                        "background, light per video), motion legible at 32², the data of the committed models; 1, the "
+                        "first release (default: styleinv_lib.data.DEFAULT_VERSION)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the profile's)")
     p.add_argument("--id-weight", type=float, default=None,
                    help="weight of the SynthFaces-probe identity loss (0: off, no probe file needed)")
+    p.add_argument("--factor-weight", type=float, default=None,
+                   help="weight of the probe's motion-factor loss, so that E follows head pose, blinks and the "
+                        "mouth (our addition; default: the profile's)")
     p.add_argument("--probe", type=Path, default=None,
                    help="SynthFaces probe file (default: the one shipped with the package)")
     p.add_argument("--snapshot-kimg", type=float, default=None, help="snapshot interval in kimg")
@@ -227,9 +230,10 @@ def _train_encoder(args) -> int:
         raise FileNotFoundError(f"{args.generator}: generator checkpoint not found")
     cfg = config_for_profile(args.profile, **merge_settings(EncoderConfig, dict(
         data=str(args.data), generator=str(args.generator), total_kimg=args.kimg, batch=args.batch, lr=args.lr,
-        id_weight=args.id_weight, probe=None if args.probe is None else str(args.probe),
-        snapshot_kimg=args.snapshot_kimg, seed=args.seed, device=args.device, precision=args.precision,
-        compile=args.compile, skip_bad=args.skip_bad or None), args.settings))
+        id_weight=args.id_weight, factor_weight=args.factor_weight,
+        probe=None if args.probe is None else str(args.probe), snapshot_kimg=args.snapshot_kimg, seed=args.seed,
+        device=args.device, precision=args.precision, compile=args.compile, skip_bad=args.skip_bad or None),
+        args.settings))
     resume = None if args.resume in (None, "none") else args.resume
     result = train_encoder(cfg, args.out, resume=resume, progress=not args.quiet)
     state = f"stopped early ({result.interrupted})" if result.interrupted else "finished"

@@ -440,8 +440,8 @@ def add_experiment_cli(sub) -> None:
     p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
     p.add_argument("--data", type=Path, default=Path("data/synthfaces"), help="the video dataset (default "
                                                                              "data/synthfaces)")
-    p.add_argument("--generator", type=Path, default=Path("checkpoints/stylegan2_synthfaces32_cpu.safetensors"))
-    p.add_argument("--encoder", type=Path, default=Path("checkpoints/encoder_synthfaces32_cpu.safetensors"))
+    p.add_argument("--generator", type=Path, default=Path("checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors"))
+    p.add_argument("--encoder", type=Path, default=Path("checkpoints/encoder_synthfaces32_v2_cpu.safetensors"))
     p.add_argument("--root", type=Path, default=Path("runs/experiments"), help="run folders and results.jsonl")
     p.add_argument("--kimg", type=float, default=None, help="override the profile's training length")
     p.add_argument("--seeds", default="0", help="training seeds, joined by commas (e.g. 0,1,2); each (experiment, "

@@ -47,7 +47,7 @@ import os, styleinv_lib
 from styleinv_lib.loading import checkpoint_path
 assert os.listdir(".") == [], f"not an empty folder: {os.listdir('.')}"
 assert os.sep + "site" + os.sep in styleinv_lib.__file__, f"not the wheel: {styleinv_lib.__file__}"
-path = checkpoint_path("encoder_synthfaces32_cpu.safetensors")
+path = checkpoint_path("encoder_synthfaces32_v2_cpu.safetensors")
 assert os.environ["STYLEINV_CACHE"] in str(path), f"not downloaded: {path}"
 """
 

@@ -128,13 +128,15 @@ def test_gradient_matches_finite_difference(net):
     assert analytic == pytest.approx(numeric, rel=1e-4, abs=1e-7)
 
 
-def test_synthfaces_same_identity_closer(net):
+@pytest.mark.parametrize("version, margin, rows", [(1, 0.08, 0.9), (2, 0.04, 0.75)])
+def test_synthfaces_same_identity_closer(net, version, margin, rows):
     """Frames of one identity (two videos each) are closer than frames of different identities.
 
-    Measured at 64x64 (upsampled to the 150x150 chip), seeds 0-7, 12 identities x 2 videos x 2 frames: mean
-    distance 0.24-0.26 within an identity across videos vs 0.39-0.48 between identities. The assertions leave
-    a wide margin."""
-    ds = SynthFaces(resolution=64, num_frames=32, seed=0, videos_per_identity=2)
+    Measured at 64x64 (upsampled to the 150x150 chip), 12 identities x 2 videos x 2 frames: version 1 (seeds 0-7),
+    mean distance 0.24-0.26 within an identity across videos vs 0.39-0.48 between identities; version 2, where
+    each video has its own clothes, background and light (seeds 0-4), 0.34-0.40 vs 0.45-0.52, rows closer to their
+    own identity 83-96 %. The assertions leave a wide margin."""
+    ds = SynthFaces(resolution=64, num_frames=32, seed=0, videos_per_identity=2, version=version)
     frames, ids, vids = [], [], []
     for v in range(12):
         frames.append(ds.render(v, np.array([3.0, 20.0])))
@@ -148,10 +150,10 @@ def test_synthfaces_same_identity_closer(net):
     dist = identity_distance(d[:, None], d[None])
     same = (ids[:, None] == ids[None]) & (vids[:, None] != vids[None])
     diff = ids[:, None] != ids[None]
-    assert dist[same].mean() + 0.08 < dist[diff].mean()
+    assert dist[same].mean() + margin < dist[diff].mean()
     row_same = torch.stack([dist[i][same[i]].mean() for i in range(len(ids))])
     row_diff = torch.stack([dist[i][diff[i]].mean() for i in range(len(ids))])
-    assert (row_same < row_diff).float().mean() >= 0.9
+    assert (row_same < row_diff).float().mean() >= rows
     cos_loss = 1 - identity_similarity(d[:, None], d[None])
     assert cos_loss[same].mean() < cos_loss[diff].mean()
 

@@ -16,14 +16,14 @@ def test_repository_matches_the_book_config():
 
 
 def test_local_checkpoint_is_used_from_the_checkout():
-    path = checkpoint_path("stylegan2_synthfaces32_cpu.safetensors", download=False)
-    assert path == ROOT / "checkpoints" / "stylegan2_synthfaces32_cpu.safetensors"
+    path = checkpoint_path("stylegan2_synthfaces32_v2_cpu.safetensors", download=False)
+    assert path == ROOT / "checkpoints" / "stylegan2_synthfaces32_v2_cpu.safetensors"
 
 
 def test_missing_checkpoint_is_downloaded_once_and_checked(tmp_path, monkeypatch):
     server = tmp_path / "server"
     server.mkdir()
-    (server / "g.safetensors").write_bytes((ROOT / "checkpoints" / "stylegan2_synthfaces32_cpu.safetensors")
+    (server / "g.safetensors").write_bytes((ROOT / "checkpoints" / "stylegan2_synthfaces32_v2_cpu.safetensors")
                                            .read_bytes())
     (server / "broken.safetensors").write_text("<html>404 not found</html>")
     monkeypatch.setenv("STYLEINV_CACHE", str(tmp_path / "cache"))

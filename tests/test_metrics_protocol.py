@@ -16,7 +16,7 @@ from styleinv_lib.metrics.protocol import (
     random_frame_batches, real_clip_batches, real_frame_batches, real_stats,
 )
 
-COMMITTED_G = os.path.join(os.path.dirname(__file__), "..", "checkpoints", "stylegan2_synthfaces32_cpu.safetensors")
+COMMITTED_G = os.path.join(os.path.dirname(__file__), "..", "checkpoints", "stylegan2_synthfaces32_v2_cpu.safetensors")
 
 
 @pytest.fixture(autouse=True)
@@ -190,7 +190,7 @@ def test_protocol_end_to_end_on_16_clips(faces16, tmp_path_factory, committed_so
     """FID + FVD16 of a 16-clip run: a second real split is closer to the data than still GAN images."""
     other = tmp_path_factory.mktemp("other") / "split"
     export_synthfaces(other, num_videos=16, num_frames=16, resolution=32, seed=1, progress=False)
-    # (at these sizes, three protocol seeds: FID 195-209 still vs 118-129 real, FVD16 758-824 vs 524)
+    # (at these sizes, protocol seed 0, the v2 generator: FID 194 still vs 134 real, FVD16 995 vs 520)
     proto = Protocol(num_clips=16, fid_frames=32, fid_real_frames=48, batch=8, fid_video_frames=16)
     still = evaluate(committed_source, faces16, ["fid", "fvd16"], proto)
     real = evaluate(DatasetClips(other, 32), faces16, ["fid", "fvd16"], proto)

@@ -21,7 +21,12 @@ FRESH_SEED = 404          # identities drawn with a seed the probe was neither t
 
 @pytest.fixture(scope="module")
 def probe() -> SynthFacesProbe:
-    return load_probe()
+    return load_probe()            # the default version's probe, reading videos of that version (_videos)
+
+
+@pytest.fixture(scope="module")
+def probe_v1() -> SynthFacesProbe:
+    return load_probe(version=1)   # still shipped: chapter 9's experiments ran on version 1
 
 
 def _videos(seed: int, n: int, frames: int, resolution: int, start: int = 0) -> torch.Tensor:
@@ -33,8 +38,10 @@ def _videos(seed: int, n: int, frames: int, resolution: int, start: int = 0) -> 
 # The committed probe
 # ------------------------------------------------------------------------------------------------------------------
 
-def test_committed_probe_is_calibrated_and_documented(probe):
-    assert default_probe_path().is_file()
+@pytest.mark.parametrize("version", [1, 2])
+def test_committed_probe_is_calibrated_and_documented(version):
+    probe = load_probe(version=version)
+    assert default_probe_path(version=version).is_file() and probe.info["config"].get("version", 1) == version
     assert math.isfinite(probe.threshold) and -1 < probe.threshold < 1
     assert not probe.training and not any(p.requires_grad for p in probe.parameters())
     info = probe.info
@@ -45,8 +52,8 @@ def test_committed_probe_is_calibrated_and_documented(probe):
 
 
 @pytest.mark.parametrize("resolution", [32, 64])
-def test_probe_verifies_unseen_identities_and_reads_pose(probe, resolution):
-    r = evaluate_probe(probe, seed=FRESH_SEED, identities=24, resolution=resolution)
+def test_version1_probe_verifies_unseen_identities_and_reads_pose(probe_v1, resolution):
+    r = evaluate_probe(probe_v1, seed=FRESH_SEED, identities=24, resolution=resolution, version=1)
     assert r["auc"] > 0.95, r
     assert r["balanced_accuracy"] > 0.85, r
     for name in ("yaw", "roll", "tx", "ty"):                   # head pose and position: reliable at 32² too

@@ -295,14 +295,14 @@ def test_cli_finetune_export_and_generate_with_decoders(assets, tmp_path):
     from styleinv_lib.loading import checkpoint_path
 
     run = tmp_path / "toon"
-    parent = checkpoint_path("stylegan2_synthfaces32_cpu.safetensors")
+    parent = checkpoint_path("stylegan2_synthfaces32_v2_cpu.safetensors")
     images = tmp_path / "toon-images"
     export_style_images(images, style="toon", num_images=8, resolution=32, progress=False)
     assert cli_main(["finetune-style", "--generator", str(parent), "--images", str(images), "--out", str(run),
                      "--profile", "smoke", "--kimg", "0.008", "--device", "cpu", "--quiet"]) == 0
     assert cli_main(["export-generator", str(run), "--out", str(tmp_path / "toon.safetensors")]) == 0
     out = tmp_path / "videos"
-    assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors")),
+    assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_v2_cpu.safetensors")),
                      "--decoder", str(tmp_path / "toon.safetensors"), "--decoder", str(run), "--num-videos", "2",
                      "--frames", "8", "--out", str(out), "--device", "cpu"]) == 0
     meta = json.loads((out / "generate.json").read_text())
@@ -323,12 +323,12 @@ def test_cli_generate_from_initial_images(tmp_path):
     for i in range(2):
         Image.fromarray(StyleImages("photo", resolution=64, seed=3).render(i).numpy()).save(images / f"{i}.png")
     out = tmp_path / "videos"
-    assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors")),
+    assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_v2_cpu.safetensors")),
                      "--init-images", str(images), "--frames", "4", "--out", str(out), "--device", "cpu"]) == 0
     meta = json.loads((out / "generate.json").read_text())
     assert meta["videos"] == ["video_0000.mp4", "video_0001.mp4", "grid.mp4"] and meta["init_images"] == str(images)
     (images / "tiny.png").write_bytes(b"broken")
-    assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors")),
+    assert cli_main(["generate", "--motion", str(checkpoint_path("styleinv_synthfaces32_v2_cpu.safetensors")),
                      "--init-images", str(images), "--frames", "4", "--out", str(tmp_path / "v2"),
                      "--device", "cpu"]) == 2
     assert not (tmp_path / "v2").exists() and not list(tmp_path.glob(".v2.partial-*")), "nothing left behind"
@@ -377,7 +377,7 @@ def test_two_process_gloo_fine_tuning(assets, tmp_path):
 def test_generate_checks_its_arguments_first_and_never_mixes_old_and_new_files(tmp_path, capsys):
     from styleinv_lib.loading import checkpoint_path
 
-    motion = str(checkpoint_path("styleinv_synthfaces32_cpu.safetensors"))
+    motion = str(checkpoint_path("styleinv_synthfaces32_v2_cpu.safetensors"))
     for bad, what in ((["--chunk", "0"], "--chunk must be at least 1"), (["--fps", "0"], "--fps must be"),
                       (["--fps", "nan"], "--fps must be")):
         assert cli_main(["generate", "--motion", "missing.safetensors", "--out", str(tmp_path / "x"), *bad]) == 2

@@ -72,7 +72,7 @@ def export_synthfaces(out, *, num_videos: int, num_frames: int = 128, resolution
                       videos_per_identity: int = 1, version: int = DEFAULT_VERSION, overwrite: bool = False,
                       progress: bool = True) -> Path:
     """Render ``num_videos`` SynthFaces videos into ``out`` and return the path of its ``metadata.json``.
-    ``version``: ``DEFAULT_VERSION`` of :mod:`.synthetic` by default (1, the version the committed models learned)."""
+    ``version``: ``DEFAULT_VERSION`` of :mod:`.synthetic` by default (2, the data of the committed models)."""
     out = Path(out)
     ds = SynthFaces(resolution=resolution, num_frames=num_frames, seed=seed, videos_per_identity=videos_per_identity,
                     version=version)

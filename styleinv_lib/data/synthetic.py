@@ -14,10 +14,10 @@ deterministically per seed, at any resolution (16² to 256²), with the ground t
   direction, exposure and white balance, and the framing of the crop — is drawn per video, independently of who
   it is (:class:`VideoScene`), so two videos of one person can look different around the face and two people can
   share a background; and the motion is large and fast enough to read at 32² (a tighter crop, wider and quicker
-  head turns and nods, a blink or a spoken syllable in most 16-frame clips).  **Version 1** (the first release,
-  the data of the committed checkpoints) ties clothes and background to the identity and moves less.  Version 1
-  stays the default until the models trained on version 2 are committed (``DEFAULT_VERSION``); ask for version 2
-  with ``version=2`` (``styleinv data synthfaces --synthfaces-version 2``).
+  head turns and nods, a blink or a spoken syllable in most 16-frame clips); it is the default
+  (``DEFAULT_VERSION``), the data of chapters 1-8's checkpoints.  **Version 1** (the first release) ties clothes
+  and background to the identity and moves less; chapter 9's experiments were run on it, and it stays available
+  with ``version=1`` (``styleinv data synthfaces --synthfaces-version 1``).
 * **SynthSky** — cloud timelapses with global motion (multi-octave value-noise clouds advected by wind, a slowly
   changing sky colour, an optional horizon): no subject and no identity, the paper's weak case (§5.1).
 
@@ -48,9 +48,9 @@ FACTOR_UNITS = {"yaw": "rad", "pitch": "rad", "roll": "rad", "tx": "half-image",
                 "gaze_x": "-1..1", "gaze_y": "-1..1"}
 
 #: The SynthFaces versions (see the module docstring); renders of one version never change.  The default is the
-#: version the committed checkpoints were trained on.
+#: version the committed checkpoints of chapters 1-8 were trained on.
 SYNTHFACES_VERSIONS = (1, 2)
-DEFAULT_VERSION = 1
+DEFAULT_VERSION = 2
 
 
 def check_version(version: int) -> int:

@@ -17,6 +17,10 @@ StyleInV (§3.1) inverts video frames into W with a pSp-style encoder (:class:`~
     This stands in for pSp's ArcFace identity loss, but it is *not* a face-recognition network: it is the small
     CNN trained on rendered SynthFaces identities, meaningful for SynthFaces only.  ``id_weight=0`` turns it off;
     otherwise the probe file must exist;
+  - ``factors`` (off unless ``factor_weight > 0``; our addition): MSE between the probe's standardised motion factors
+    (head pose, blink, mouth, brows, gaze) of x̂ and of x.  The identity, pixel and LPIPS terms at 32² let E ignore
+    a head turn of a few pixels: the v2 encoder trained without it follows yaw, pitch, blinks and the mouth of
+    held-out frames with correlation 0.16 (``heldout_factor_r``), which bounds the motion StyleInV starts from;
   - ``latent``: MSE between E(G(w)) and w on the generated half;
   - ``reg``: ``mean((E(x) − w̄)²)``, pSp's W-norm regulariser (there a norm, here the mean square per element),
     which keeps E near the well-behaved centre of W.
@@ -79,6 +83,7 @@ class EncoderConfig:
     lpips_size: int = 64                 # upsample smaller images to this size before LPIPS
     id_weight: float = 0.1
     probe: str = ""                      # SynthFaces probe file ("" = metrics.probe.default_probe_path())
+    factor_weight: float = 0.0           # probe motion factors of x̂ vs x (our addition, see the module docstring)
     latent_weight: float = 1.0
     reg_weight: float = 0.01
     noise_mode: str = "const"            # G's noise inputs while reconstructing
@@ -104,14 +109,14 @@ class EncoderConfig:
         return dataclass_from_dict(cls, d, "encoder")
 
 
-#: Per-profile defaults.  ``smoke``: seconds; ``cpu``: the committed 32² encoder (checkpoints/encoder_synthfaces32_cpu
-#: .safetensors): 1875 steps, 17 min of step time on 2 CPU cores shared with other jobs (0.25 s/step when alone;
-#: with another job on the cores, OMP_NUM_THREADS=1 ran 0.43 s/step where 2 threads ran 4-6 s/step); ``gpu``:
-#: pSp-like widths (64..512) at 128² for a 16 GB T4 (not timed here: no GPU was available).
+#: Per-profile defaults.  ``smoke``: seconds; ``cpu``: the committed 32² encoder (checkpoints/encoder_synthfaces32_v2
+#: _cpu.safetensors): 45 kimg (2,813 steps; held-out PSNR, LPIPS and identity level off after 30 kimg), 80 min with
+#: one thread on a 2-core AVX2 CPU beside another training job (the v1 encoder's 30 kimg took 17 min of step time on
+#: 2 AMX cores); ``gpu``: pSp-like widths (64..512) at 128² for a 16 GB T4 (not timed here: no GPU was available).
 PRESETS = {
     "smoke": dict(channel_base=256, channel_max=16, blocks_per_stage=1, batch=4, total_kimg=0.016,
                   snapshot_kimg=None, lr=1e-3, eval_frames=4, eval_latents=4, id_weight=0.0),
-    "cpu": dict(channel_base=2048, channel_max=64, blocks_per_stage=2, batch=16, total_kimg=30.0,
+    "cpu": dict(channel_base=2048, channel_max=64, blocks_per_stage=2, batch=16, total_kimg=45.0,
                 snapshot_kimg=5.0, lr=1e-3, eval_kimg=10.0, compile=True),
     "gpu": dict(channel_base=8192, channel_max=512, blocks_per_stage=3, batch=16, total_kimg=500.0,
                 snapshot_kimg=25.0, lr=1e-4, eval_kimg=50.0, eval_frames=256, eval_latents=256),
@@ -140,6 +145,13 @@ def heldout_split(num_videos: int, fraction: float) -> int:
     return num_videos - held
 
 
+def factor_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation of each column of ``a`` (N x F) with the same column of ``b``; 0 where one is constant."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    denom = a.norm(dim=0) * b.norm(dim=0)
+    return torch.where(denom > 0, (a * b).sum(0) / denom.clamp_min(1e-12), torch.zeros_like(denom))
+
+
 class InversionStage:
     """One encoder run: the frozen G, E, its optimiser, the loss networks and the data split."""
 
@@ -153,7 +165,7 @@ class InversionStage:
         seed_everything(cfg.seed, self.dist.rank)
 
         # the frozen generator, and the identity probe (checked first: a missing file fails before any work)
-        self.probe = self._load_probe() if cfg.id_weight > 0 else None
+        self.probe = self._load_probe() if cfg.id_weight > 0 or cfg.factor_weight > 0 else None
         self.G = self._load_generator(generator)
         self.resolution = self.G.img_resolution
 
@@ -226,7 +238,7 @@ class InversionStage:
                 raise ValueError("encoder training needs --generator: a stylegan2 run folder or .safetensors file")
             if not Path(path).expanduser().exists():
                 raise FileNotFoundError(f"{path}: generator checkpoint not found (train one with "
-                                        "`styleinv train-stylegan2`, or use checkpoints/stylegan2_synthfaces32_cpu"
+                                        "`styleinv train-stylegan2`, or use checkpoints/stylegan2_synthfaces32_v2_cpu"
                                         ".safetensors)")
             G = load_generator(path, device=self.device)
         return G.eval().requires_grad_(False)
@@ -248,9 +260,10 @@ class InversionStage:
         version = synthfaces_version(self.cfg.data)
         path = Path(self.cfg.probe) if self.cfg.probe else default_probe_path(version=version)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: SynthFaces probe not found; the identity loss (id_weight="
-                                    f"{self.cfg.id_weight}) needs it. Train it with `styleinv train-probe --out "
-                                    f"{path}`, pass another file as probe=..., or set id_weight=0")
+            raise FileNotFoundError(f"{path}: SynthFaces probe not found; the identity and factor losses (id_weight="
+                                    f"{self.cfg.id_weight}, factor_weight={self.cfg.factor_weight}) need it. Train "
+                                    f"it with `styleinv train-probe --out {path}`, pass another file as probe=..., or "
+                                    "set both weights to 0")
         return load_probe(path, device=self.device)
 
     @staticmethod
@@ -292,14 +305,17 @@ class InversionStage:
                                               lpips_input(x, cfg.lpips_size)).float().mean()
             if self.probe is not None:
                 with torch.no_grad():
-                    target = self.probe.forward_normalised(x)[0]
-                emb = self.probe.forward_normalised(x_hat)[0]
-                out["id"] = (1 - (emb.float() * target.float()).sum(dim=1)).mean()
+                    target, _, target_factors = self.probe.forward_normalised(x)
+                emb, _, factors = self.probe.forward_normalised(x_hat)
+                if cfg.id_weight > 0:
+                    out["id"] = (1 - (emb.float() * target.float()).sum(dim=1)).mean()
+                if cfg.factor_weight > 0:
+                    out["factors"] = F.mse_loss(factors.float(), target_factors.float())
         if "w" in batch:
             out["latent"] = F.mse_loss(w_hat[batch["real"].shape[0]:], batch["w"].float())
         out["reg"] = (w_hat - self.E.w_avg).square().mean()
         weights = {"l2": cfg.l2_weight, "lpips": cfg.lpips_weight, "id": cfg.id_weight,
-                   "latent": cfg.latent_weight, "reg": cfg.reg_weight}
+                   "factors": cfg.factor_weight, "latent": cfg.latent_weight, "reg": cfg.reg_weight}
         out["total"] = sum(weights[k] * v for k, v in out.items())
         return out
 
@@ -352,8 +368,17 @@ class InversionStage:
             out["heldout_lpips"] = float(self.lpips(lpips_input(x_hat, cfg.lpips_size),
                                                     lpips_input(x, cfg.lpips_size)).mean())
         if self.probe is not None:
-            a, b = self.probe.forward_normalised(x_hat)[0], self.probe.forward_normalised(x)[0]
+            (a, _, fa), (b, _, fb) = self.probe.forward_normalised(x_hat), self.probe.forward_normalised(x)
             out["heldout_id_cos"] = float((a * b).sum(dim=1).mean())
+            # does E follow the motion?  Pearson r of the probe's factors of x̂ and x over the held-out frames, per
+            # factor, averaged over head yaw and pitch, blink and mouth opening
+            r = factor_correlation(fa.float(), fb.float())
+            names = list(self.probe.factor_names)
+            picked = [r[names.index(n)] for n in ("yaw", "pitch", "blink", "mouth_open") if n in names]
+            if picked:
+                out["heldout_factor_r"] = float(torch.stack(picked).mean())
+            if "yaw" in names:
+                out["heldout_yaw_r"] = float(r[names.index("yaw")])
         w = self.G.mapping(self.eval_z, update_w_avg=False)[:, 0]
         g_img = self.G.synthesis(w, noise_mode=cfg.noise_mode).float().clamp(-1, 1)
         w_hat, g_rec = self.reconstruct(g_img)
