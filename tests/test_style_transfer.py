@@ -346,7 +346,9 @@ def test_probe_batches_draw_the_requested_renderings():
 
     photo, sketch = batch("photo"), batch("sketch")
     chroma = lambda x: (x - x.mean(1, keepdim=True)).abs().mean().item()
-    assert chroma(sketch[0]) < 0.3 * chroma(photo[0])
+    # tinted paper keeps a little colour: 0.23-0.32 of the photos' chroma over steps 3-5 in SynthFaces v1 and v2;
+    # a sketch batch that drew photos would be near 1
+    assert chroma(sketch[0]) < 0.45 * chroma(photo[0])
     assert torch.equal(photo[1], sketch[1]) and torch.equal(photo[2], sketch[2])
     mixed = batch("photo,toon,sketch,popart")
     assert mixed[0].shape == photo[0].shape and torch.equal(mixed[2], photo[2])
