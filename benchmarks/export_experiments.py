@@ -1,16 +1,19 @@
-"""Commit the results of ``styleinv experiment all`` for chapter 9: the results file and three small exports.
+"""Commit the results of ``styleinv experiment`` for chapter 9: the results file and three small exports.
 
-After ``make experiments PROFILE=cpu`` (``styleinv experiment all --profile cpu --root runs/experiments``), this
-writes
+After ``make experiments PROFILE=cpu`` (``styleinv experiment all --profile cpu --root runs/experiments --seeds
+0,1,2``), this writes
 
-* ``checkpoints/experiments_cpu.jsonl`` — the rows of that profile, with the machine they ran on;
-* ``checkpoints/experiment_{ape,autoregressive}_cpu.safetensors`` — the motion networks of two runs (the moving
-  averages only; the generator and encoder stay the committed chapter 2 and 3 files), for chapter 9's long videos.
-  The ``full`` run is the chapter 6 configuration: when its network equals the committed
-  ``styleinv_synthfaces32_v2_cpu.safetensors`` bit for bit (the v1 run did), that file serves and no copy is
-  written.
+* ``checkpoints/experiments_<tag>_cpu.jsonl`` — every training seed's row of that profile, with the machine they
+  ran on;
+* ``checkpoints/experiment_{ape,autoregressive}_<tag>_cpu.safetensors`` — the motion networks of two training-seed-0
+  runs (the moving averages only; the generator and encoder stay the committed chapter 2 and 3 files), for chapter
+  9's long videos.  The ``full`` run is the chapter 6 configuration: when its network equals the committed
+  ``styleinv_synthfaces32_v2_cpu.safetensors`` bit for bit, that file serves and no copy is written.
 
-    python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu
+    python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu --tag v2
+
+``--partial`` writes the rows that have finished so far (an interrupted multi-session run commits what it has) and
+lists the (experiment, seed) pairs still missing; without it a missing experiment is an error.
 
 The SynthSky rows (Table 1's sky column: the full model, the baseline and the two references, trained from a
 generator and encoder of their own) go to ``experiments_sky_cpu.jsonl`` and ``experiment_{full,autoregressive}_
@@ -24,7 +27,7 @@ import json
 import platform
 from pathlib import Path
 
-from styleinv_lib.experiments import EXPERIMENTS, latest_rows, read_results
+from styleinv_lib.experiments import EXPERIMENTS, REFERENCE_KINDS, read_results, rows_by_seed, run_folder
 from styleinv_lib.train.autoregressive import export_autoregressive
 from styleinv_lib.train.styleinv import export_styleinv
 
@@ -54,34 +57,44 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--hardware", default=HARDWARE)
     ap.add_argument("--names", default=",".join(EXPERIMENTS), help="comma-separated experiments to export")
-    ap.add_argument("--tag", default="", help="dataset tag in the file names (e.g. sky)")
+    ap.add_argument("--tag", default="", help="dataset or version tag in the file names (e.g. v2, sky)")
+    ap.add_argument("--seeds", default="0,1,2", help="the training seeds every trained row should have")
+    ap.add_argument("--partial", action="store_true", help="write the finished rows and list the missing ones")
     args = ap.parse_args()
     names = [n for n in args.names.split(",") if n]
     unknown = set(names) - set(EXPERIMENTS)
     if unknown:
         raise SystemExit(f"unknown experiments: {', '.join(sorted(unknown))}")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     suffix = f"{args.tag}_{args.profile}" if args.tag else args.profile
-    latest = latest_rows(read_results(args.root), args.profile)
-    missing = set(names) - set(latest)
-    if missing:
-        raise SystemExit(f"{args.root}: no {args.profile} row for {', '.join(sorted(missing))}; run "
-                         f"styleinv experiment all --profile {args.profile} first")
+    seeded = rows_by_seed(read_results(args.root), args.profile)
+    wanted = [(n, s) for n in names for s in ([0] if EXPERIMENTS[n].kind in REFERENCE_KINDS else seeds)]
+    missing = [(n, s) for n, s in wanted if s not in seeded.get(n, {})]
+    if missing and not args.partial:
+        raise SystemExit(f"{args.root}: no {args.profile} row for " + ", ".join(f"{n} seed {s}" for n, s in missing)
+                         + f"; run styleinv experiment all --profile {args.profile} --seeds {args.seeds} first "
+                           "(or pass --partial)")
     lines = []
-    for name in names:
-        row = dict(latest[name])
+    for name, seed in wanted:
+        if seed not in seeded.get(name, {}):
+            continue
+        row = dict(seeded[name][seed])
         row["run"] = Path(row["run"]).name if row["run"] else ""
         row["hardware"] = f"{args.hardware} ({platform.machine()})"
         lines.append(json.dumps(row, sort_keys=True))
     results = args.out / f"experiments_{suffix}.jsonl"
     results.write_text("\n".join(lines) + "\n")
     print(f"wrote {results} ({len(lines)} rows)")
-    for name in (n for n in EXPORTED if n in names):
-        if name == "full" and not args.tag and _same_as_committed(args.root / f"full-{args.profile}",
-                                                 args.out / CHAPTER6.format(profile=args.profile)):
+    if missing:
+        print("still missing: " + ", ".join(f"{n} seed {s}" for n, s in missing))
+    for name in (n for n in EXPORTED if n in names and 0 in seeded.get(n, {})):
+        run = run_folder(args.root, name, args.profile)
+        if name == "full" and args.tag in ("", "v2") and _same_as_committed(
+                run, args.out / CHAPTER6.format(profile=args.profile)):
             print(f"full            == {CHAPTER6.format(profile=args.profile)} bit for bit: no copy written")
             continue
         export = export_autoregressive if EXPERIMENTS[name].kind == "autoregressive" else export_styleinv
-        path = export(args.root / f"{name}-{args.profile}", args.out / f"experiment_{name}_{suffix}.safetensors")
+        path = export(run, args.out / f"experiment_{name}_{suffix}.safetensors")
         print(f"{name:15s} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -219,6 +219,88 @@ def results_or_committed(root, profile: str, names, committed: str) -> tuple[dic
     return rows, f"checkpoints/{committed} (the committed run)"
 
 
+def seeded_results_or_committed(root, profile: str, names, committed: str) -> tuple[dict[str, dict[int, dict]], str]:
+    """Like :func:`results_or_committed`, with every training seed's row: ``{experiment: {seed: row}}`` from
+    ``root``'s results for ``profile`` when they cover every one of ``names``, else from the committed file."""
+    from .loading import checkpoint_path
+
+    local = rows_by_seed(read_results(root), profile)
+    if set(local) >= set(names):
+        return local, f"{Path(root) / RESULTS_FILE} ({profile} profile)"
+    path = checkpoint_path(committed)
+    rows = _read_jsonl(path)
+    seeded = rows_by_seed(rows, rows[0]["profile"] if rows else profile)
+    missing = set(names) - set(seeded)
+    if missing:
+        raise ValueError(f"{path}: no row for {', '.join(sorted(missing))}")
+    return seeded, f"checkpoints/{committed} (the committed run)"
+
+
+def seed_values(rows: dict[int, dict], metric: str) -> list[float]:
+    """One experiment's protocol ``metric`` over its training seeds, in seed order (the input of
+    :mod:`~styleinv_lib.seed_statistics`)."""
+    return [rows[s]["protocol"]["metrics"][metric] for s in sorted(rows)]
+
+
+#: The rows of the paper's Table 3 (the ablations, the full model last) and of Table 1 that we run (the baseline).
+TABLE3 = ("no_encoder", "ape", "no_ffa_d_no_l2", "no_ffa_d", "full")
+TABLE1 = ("autoregressive", "full")
+
+
+def experiment_report(seeded: dict[str, dict[int, dict]], names, metrics, *, spread: dict | None = None,
+                      reference: str = "full") -> dict[str, dict]:
+    """Per metric, :func:`~styleinv_lib.seed_statistics.compare_rows` of the experiments ``names`` (every training
+    seed of each, from :func:`rows_by_seed`) against ``reference`` and the paper's numbers; ``spread`` is a
+    ``benchmarks/protocol_spread.py`` output, whose standard deviation for ``reference`` is the protocol noise
+    (missing: no gap is called reproduced)."""
+    from .seed_statistics import compare_rows
+
+    if spread is not None:
+        def sizes(protocol: dict) -> dict:             # what changes the numbers' scale: not the seed or the batch
+            return {k: v for k, v in protocol.items() if k not in ("seed", "batch")}
+        ours = {json.dumps(sizes(r["protocol"]["protocol"]), sort_keys=True) for r in seeded[reference].values()}
+        if ours != {json.dumps(sizes(spread["protocol"]), sort_keys=True)}:
+            raise ValueError(f"the protocol spread was measured under {sizes(spread['protocol'])}, the rows under "
+                             f"{' and '.join(sorted(ours))}: measure the spread under the rows' protocol")
+    out = {}
+    for m in metrics:
+        std = (spread or {}).get("runs", {}).get(reference, {}).get(m, {}).get("std")
+        samples = {n: seed_values(seeded[n], m) for n in names}
+        out[m] = compare_rows(samples, {n: EXPERIMENTS[n].paper[m] for n in names}, reference=reference,
+                              protocol_std=std)
+    return out
+
+
+def report_markdown(report: dict[str, dict], names) -> str:
+    """A Markdown table of :func:`experiment_report` (mean ± std over training seeds, the paper beside it), then
+    each gap's verdict and Kendall's τ per metric."""
+    metrics = list(report)
+    lines = ["| experiment | paper row | " + " | ".join(f"{m.upper()} (ours, mean ± std, seeds)" for m in metrics)
+             + " | " + " | ".join(f"{m.upper()} (paper)" for m in metrics) + " |",
+             "|" + "---|" * (2 + 2 * len(metrics))]
+    for n in names:
+        cells = [f"{r['mean']:.1f} ± {r['std']:.1f} ({r['n']})" if r["n"] > 1 else f"{r['mean']:.1f} (1)"
+                 for r in (report[m]["rows"][n] for m in metrics)]
+        lines.append(f"| `{n}` | {EXPERIMENTS[n].paper_row} | " + " | ".join(cells) + " | "
+                     + " | ".join(f"{EXPERIMENTS[n].paper[m]:.2f}" for m in metrics) + " |")
+    lines.append("")
+    for m in metrics:
+        rep = report[m]
+        std = rep["protocol_std"]
+        for n, g in rep["gaps"].items():
+            p = "p n/a" if g["p_value"] is None else f"one-sided Welch p {g['p_value']:.3f}"
+            lines.append(f"* {m.upper()} `{n}` − `{rep['reference']}`: {g['gap']:+.1f} "
+                         f"(paper {g['paper_gap']:+.2f}); "
+                         f"{p}; 2 × protocol std {'not measured' if std is None else f'{2 * std:.1f}'}: "
+                         f"**{g['verdict']}**")
+        t = rep["tau"]
+        interval = ("no interval (a row has one seed)" if t["low"] is None
+                    else f"{t['level']:.0%} bootstrap interval [{t['low']:+.2f}, {t['high']:+.2f}]")
+        lines.append(f"* {m.upper()} Kendall τ (our means vs the paper, {len(rep['rows'])} rows) {t['tau']:+.2f}, "
+                     f"{interval}")
+    return "\n".join(lines) + "\n"
+
+
 def _finished_row(root: Path, name: str, profile: str, key: str) -> dict | None:
     """The row of ``name`` already in ``root``'s results for this profile and configuration hash, if any."""
     for row in read_results(root):
@@ -435,8 +517,8 @@ def add_experiment_cli(sub) -> None:
     p = sub.add_parser("experiment", help="train and evaluate the full model and the paper's ablations (Table 3)",
                        description="Run named experiments (train or resume, evaluate, one JSON row each in "
                                    f"<root>/{RESULTS_FILE}); rerunning skips finished ones. 'list' shows them.")
-    p.add_argument("name", help=f"one of {', '.join(EXPERIMENTS)}, several joined by commas (full,static), 'all' "
-                                "or 'list'")
+    p.add_argument("name", help=f"one of {', '.join(EXPERIMENTS)}, several joined by commas (full,static), 'all', "
+                                "'list', or 'report' (Tables 3 and 1 over the training seeds of the finished rows)")
     p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
     p.add_argument("--data", type=Path, default=Path("data/synthfaces"), help="the video dataset (default "
                                                                              "data/synthfaces)")
@@ -448,6 +530,10 @@ def add_experiment_cli(sub) -> None:
                                                 "seed) is one row, and finished ones are skipped")
     p.add_argument("--device", default="auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--results", type=Path, default=None, help="report: read this results file (e.g. "
+                                                               "checkpoints/experiments_v2_cpu.jsonl), not the root's")
+    p.add_argument("--spread", type=Path, default=None, help="report: the protocol-seed spread of the full model "
+                                                              "(benchmarks/protocol_spread.py's output)")
     p.set_defaults(handler=run_experiment_cli)
 
 
@@ -456,6 +542,8 @@ def run_experiment_cli(args) -> int:
         for e in EXPERIMENTS.values():
             print(f"{e.name:16s} {e.paper_row:26s} {e.description}")
         return 0
+    if args.name == "report":
+        return _report_cli(args)
     names = list(EXPERIMENTS) if args.name == "all" else [n for n in args.name.split(",") if n]
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or not names:
@@ -483,7 +571,30 @@ def run_experiment_cli(args) -> int:
     return 0
 
 
+def _report_cli(args) -> int:
+    from .profiles import get_profile
+
+    path = args.results or args.root / RESULTS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no results file; run styleinv experiment all first, or pass --results")
+    profile = get_profile(args.profile).name
+    seeded = rows_by_seed(_read_jsonl(path), profile)
+    if not seeded:
+        raise ValueError(f"{path}: no rows of the {profile} profile")
+    spread = json.loads(args.spread.read_text()) if args.spread else None
+    metrics = protocol_metrics(profile)
+    for title, names in (("Table 3 (ablations)", TABLE3), ("Table 1 (the autoregressive baseline)", TABLE1)):
+        have = [n for n in names if n in seeded]
+        print(f"## {title}\n")
+        if "full" not in have or len(have) < 2:
+            print(f"not enough rows yet: have {', '.join(have) or 'none'} of {', '.join(names)}\n")
+            continue
+        print(report_markdown(experiment_report(seeded, have, metrics, spread=spread), have))
+    return 0
+
+
 __all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESULTS_FILE", "SKY_SETTINGS",
-           "add_experiment_cli", "dataset_setup", "evaluate_run", "experiment_config", "is_synthfaces", "latest_rows",
-           "read_results", "rendered_dataset", "results_or_committed", "rows_by_seed", "run_experiment",
-           "run_experiment_cli", "run_folder"]
+           "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run", "experiment_config",
+           "experiment_report", "is_synthfaces", "latest_rows", "read_results", "rendered_dataset",
+           "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli",
+           "run_folder", "seed_values", "seeded_results_or_committed"]

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["gap_verdict", "kendall_tau", "kendall_tau_interval", "summary"]
+__all__ = ["compare_rows", "gap_verdict", "kendall_tau", "kendall_tau_interval", "summary"]
 
 
 def summary(values: Sequence[float]) -> dict:
@@ -73,3 +73,26 @@ def gap_verdict(ours_a: Sequence[float], ours_b: Sequence[float], paper_a: float
     else:
         verdict = "within noise"
     return {**out, "p_value": p, "verdict": verdict}
+
+
+def compare_rows(samples: Mapping[str, Sequence[float]], paper: Mapping[str, float], *, reference: str,
+                 protocol_std: float | None, alpha: float = 0.05, n_boot: int = 2000) -> dict:
+    """One metric of a table (Table 3: the ablations against the full model): every row's :func:`summary` over
+    training seeds, the :func:`gap_verdict` of every other row against ``reference``, and Kendall's τ between the
+    rows' means and the paper's numbers with its bootstrap interval (``None`` while a row has fewer than two seeds:
+    resampling one value gives an interval of width zero, which would overstate the certainty)."""
+    if reference not in samples:
+        raise ValueError(f"no values for the reference row {reference!r}")
+    missing = set(samples) - set(paper)
+    if missing:
+        raise ValueError(f"no paper value for {', '.join(sorted(missing))}")
+    rows = {k: summary(v) for k, v in samples.items()}
+    gaps = {k: gap_verdict(v, samples[reference], paper[k], paper[reference], protocol_std=protocol_std,
+                           alpha=alpha)
+            for k, v in samples.items() if k != reference}
+    means = {k: r["mean"] for k, r in rows.items()}
+    enough = all(r["n"] >= 2 for r in rows.values())
+    tau = (kendall_tau_interval(samples, paper, n_boot=n_boot) if enough
+           else {"tau": kendall_tau(means, paper), "low": None, "high": None, "level": None,
+                 "seeds": {k: r["n"] for k, r in rows.items()}})
+    return {"rows": rows, "gaps": gaps, "tau": tau, "reference": reference, "protocol_std": protocol_std}

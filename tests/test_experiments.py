@@ -177,6 +177,65 @@ def test_chapter_rows_come_from_a_complete_local_run_or_the_committed_file(tmp_p
         results_or_committed(tmp_path, "cpu", ["full", "nonsense"], "experiments_cpu.jsonl")
 
 
+def test_seeded_rows_keep_every_training_seed_in_seed_order(tmp_path):
+    """Chapter 9's mean ± std reads every training seed of a row (a rerun of the same seed replaces it) in seed
+    order, locally when the run covers every experiment, otherwise from the committed file."""
+    from styleinv_lib.experiments import RESULTS_FILE, seed_values, seeded_results_or_committed
+
+    def row(name, seed, fvd, profile="cpu"):
+        return {"experiment": name, "profile": profile, "seed": seed, "protocol": {"metrics": {"fvd16": fvd}}}
+
+    rows = [row("full", 2, 30.0), row("full", 0, 10.0), row("static", 0, 5.0), row("full", 1, 99.0),
+            row("full", 1, 20.0), row("full", 3, 7.0, profile="smoke")]
+    (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    local, where = seeded_results_or_committed(tmp_path, "cpu", ["full", "static"], "experiments_cpu.jsonl")
+    assert str(tmp_path) in where and sorted(local["full"]) == [0, 1, 2]
+    assert seed_values(local["full"], "fvd16") == [10.0, 20.0, 30.0]
+    assert seed_values(local["static"], "fvd16") == [5.0]
+    committed, where = seeded_results_or_committed(tmp_path, "cpu", ["full", "ape"], "experiments_cpu.jsonl")
+    assert where.startswith("checkpoints/experiments_cpu.jsonl") and set(committed) == set(EXPERIMENTS)
+    assert all(len(v) >= 1 for v in committed.values()) and seed_values(committed["full"], "fvd128")[0] > 0
+    with pytest.raises(ValueError, match="no row for nonsense"):
+        seeded_results_or_committed(tmp_path, "cpu", ["full", "nonsense"], "experiments_cpu.jsonl")
+
+
+def _seeded_rows(values: dict[str, list[float]], protocol: dict) -> list[dict]:
+    return [{"experiment": n, "profile": "cpu", "seed": k,
+             "protocol": {"protocol": protocol, "metrics": {"fid": v, "fvd16": v, "fvd128": v}}}
+            for n, vs in values.items() for k, v in enumerate(vs)]
+
+
+def test_the_report_judges_table_3_over_training_seeds_against_the_protocol_spread(tmp_path, capsys):
+    """`styleinv experiment report`: mean ± std per row, each ablation's gap to the full model judged against the
+    training seeds and twice the protocol std (a spread from another protocol is refused), τ with an interval."""
+    from styleinv_lib.experiments import RESULTS_FILE, TABLE3, experiment_report, report_markdown
+
+    protocol = {"num_clips": 64, "fid_frames": 1024, "fid_real_frames": 2048, "seed": 0, "batch": 8,
+                "fid": "styleinv", "fid_video_frames": 128}
+    values = {"full": [100.0, 101.0, 99.0], "no_encoder": [130.0, 131.0, 129.0], "ape": [100.5, 99.5, 101.0],
+              "no_ffa_d_no_l2": [90.0, 91.0, 89.0], "no_ffa_d": [95.0, 125.0, 104.0]}
+    (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in _seeded_rows(values, protocol)))
+    spread = {"protocol": {**protocol, "seed": 3},
+              "runs": {"full": {m: {"std": 2.0} for m in ("fid", "fvd16", "fvd128")}}}
+    seeded = rows_by_seed(read_results(tmp_path), "cpu")
+    rep = experiment_report(seeded, TABLE3, ["fvd128"], spread=spread)["fvd128"]
+    verdicts = {n: g["verdict"] for n, g in rep["gaps"].items()}
+    # the paper: every ablation is worse than the full model on FVD128
+    assert verdicts == {"no_encoder": "reproduced", "ape": "within noise", "no_ffa_d_no_l2": "reversed",
+                        "no_ffa_d": "within noise"}
+    assert rep["rows"]["full"]["n"] == 3 and rep["tau"]["low"] is not None
+    text = report_markdown({"fvd128": rep}, TABLE3)
+    assert "| `full` | #5 Ours | 100.0 ± 1.0 (3) |" in text and "**reversed**" in text
+    with pytest.raises(ValueError, match="measure the spread under the rows' protocol"):
+        experiment_report(seeded, TABLE3, ["fid"], spread={**spread, "protocol": {**protocol, "fid": "stylegan-v"}})
+    (tmp_path / "spread.json").write_text(json.dumps(spread))
+    assert cli_main(["experiment", "report", "--root", str(tmp_path), "--profile", "cpu",
+                     "--spread", str(tmp_path / "spread.json")]) == 0
+    out = capsys.readouterr().out
+    # no_encoder on all three metrics, and no_ffa_d_no_l2 on FID, where the paper also has it below the full model
+    assert out.count("**reproduced**") == 4 and "Table 1" in out and "not enough rows yet" in out
+
+
 def test_a_run_from_before_still_start_is_set_aside_only_without_the_encoder(assets, tmp_path):
     """Runs recorded before ``still_start`` existed trained the official start (w_t = w0 + s_t without the encoder):
     such a "w/o inversion encoder" run is not resumed as a still-start one; the other variants are unaffected."""

@@ -1,7 +1,7 @@
 """When a Table 3 gap counts as reproduced: training-seed test, protocol-seed spread, Kendall's τ with an interval."""
 import pytest
 
-from styleinv_lib.seed_statistics import gap_verdict, kendall_tau, kendall_tau_interval, summary
+from styleinv_lib.seed_statistics import compare_rows, gap_verdict, kendall_tau, kendall_tau_interval, summary
 
 
 def test_summary_and_tau():
@@ -38,3 +38,20 @@ def test_tau_interval_is_narrow_when_rows_separate_and_wide_when_they_overlap():
     assert mixed["low"] < 0 < mixed["high"] and mixed["seeds"] == {"a": 3, "b": 3, "c": 3, "d": 3}
     assert kendall_tau_interval({"a": [1, 3, 2], "b": [2, 1, 3], "c": [3, 2, 1], "d": [1.5, 2.5, 3.5]},
                                 paper, n_boot=300) == mixed                                      # seeded
+
+
+def test_compare_rows_judges_every_row_against_the_reference_and_withholds_tau_intervals_from_single_seeds():
+    paper = {"full": 50.0, "no_enc": 150.0, "ape": 140.0}
+    three = {"full": [100, 101, 99], "no_enc": [120, 121, 119], "ape": [101, 99, 100.5]}
+    out = compare_rows(three, paper, reference="full", protocol_std=3.0, n_boot=200)
+    assert set(out["gaps"]) == {"no_enc", "ape"} and out["rows"]["full"] == summary([100, 101, 99])
+    assert out["gaps"]["no_enc"]["verdict"] == "reproduced" and out["gaps"]["ape"]["verdict"] == "within noise"
+    assert out["tau"]["low"] is not None and out["tau"]["seeds"] == {"full": 3, "no_enc": 3, "ape": 3}
+    one = compare_rows({"full": [100], "no_enc": [120, 121], "ape": [90, 91]}, paper, reference="full",
+                       protocol_std=3.0)
+    assert one["tau"]["low"] is None and one["tau"]["tau"] == pytest.approx(1 / 3)
+    assert one["gaps"]["no_enc"]["verdict"] == "too few seeds"
+    with pytest.raises(ValueError, match="reference row"):
+        compare_rows({"no_enc": [1, 2]}, paper, reference="full", protocol_std=None)
+    with pytest.raises(ValueError, match="no paper value for other"):
+        compare_rows({"full": [1, 2], "other": [3, 4]}, paper, reference="full", protocol_std=None)
