@@ -34,8 +34,9 @@ from pathlib import Path
 
 import torch
 
-MODES = {"fp32-before": ("fp32", False), "fp32": ("fp32", False), "bf16": ("bf16", False),
-         "bf16+compile": ("bf16", True), "fp16": ("fp16", False), "fp16+compile": ("fp16", True)}
+MODES = {"fp32-before": ("fp32", False), "fp32": ("fp32", False), "fp32+compile": ("fp32", True),
+         "bf16": ("bf16", False), "bf16+compile": ("bf16", True), "fp16": ("fp16", False),
+         "fp16+compile": ("fp16", True)}
 #: ``fp32-before``: the step as it was before bf16/compile were added (fp32, NCHW, and for the encoder and StyleInV
 #: stages the fused modulated convolution through the frozen G: one grouped convolution with a kernel per image)
 WIDE = dict(channel_base=8192, channel_max=256, batch=32)
@@ -187,9 +188,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"unknown modes {bad}: choose from {', '.join(MODES)}")
 
     machine = cpu_peak() if args.device == "cpu" else {"gpu": torch.cuda.get_device_name(0)}
-    machine.update(torch=torch.__version__, python=platform.python_version(),
-                   gemm_tflops={"fp32": gemm_tflops(torch.float32, args.device),
-                                "bf16": gemm_tflops(torch.bfloat16, args.device)})
+    # the GEMM ceiling of each precision the modes use (a bf16 product on a CPU without native bf16 is emulated and
+    # takes minutes: measured only when a bf16 mode asks for it)
+    gemm = {"fp32": gemm_tflops(torch.float32, args.device)}
+    if any(MODES[m][0] == "bf16" for m in modes):
+        gemm["bf16"] = gemm_tflops(torch.bfloat16, args.device)
+    machine.update(torch=torch.__version__, python=platform.python_version(), gemm_tflops=gemm)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"machine": machine, "rows": []}
     results["machine"] = machine
     done = {(r["stage"], r["config"], r["mode"]) for r in results["rows"]}
@@ -234,9 +238,11 @@ def main(argv=None) -> int:
                            "steps_per_s": args.steps / t["seconds"], "median_step_s": t["median_step_s"],
                            "warmup_s": t["warmup_s"], "steps": args.steps, "flops_per_step": flops,
                            "achieved_tflops": flops * args.steps / t["seconds"] / 1e12}
-                    if "bf16_peak_tflops" in machine:
-                        row["share_of_bf16_peak"] = row["achieved_tflops"] / machine["bf16_peak_tflops"]
-                    row["share_of_bf16_gemm"] = row["achieved_tflops"] / machine["gemm_tflops"]["bf16"]
+                    for name in ("bf16", "fp32"):          # a CPU without native bf16 has no bf16 peak (0)
+                        if machine.get(f"{name}_peak_tflops"):
+                            row[f"share_of_{name}_peak"] = row["achieved_tflops"] / machine[f"{name}_peak_tflops"]
+                    for name, tflops in machine["gemm_tflops"].items():
+                        row[f"share_of_{name}_gemm"] = row["achieved_tflops"] / tflops
                     results["rows"].append(row)
                     save()
                     print(f"{stage:9s} {config:5s} {mode:13s} {row['images_per_s']:8.1f} img/s  "
@@ -252,7 +258,7 @@ def print_table(results: dict) -> None:
     m = results["machine"]
     print(f"\n{m.get('cpu', m.get('gpu'))}, {m.get('threads', '')} threads; bf16 peak (nominal) "
           f"{m.get('bf16_peak_tflops', float('nan')):.2f} TFLOP/s; measured GEMM fp32 {m['gemm_tflops']['fp32']:.2f}, "
-          f"bf16 {m['gemm_tflops']['bf16']:.2f} TFLOP/s")
+          f"bf16 {m['gemm_tflops'].get('bf16', float('nan')):.2f} TFLOP/s")
     print(f"{'stage':9s} {'config':6s} {'mode':13s} {'img/s':>8s} {'× before':>8s} {'TFLOP/s':>8s} "
           f"{'% bf16 peak':>11s} {'% bf16 GEMM':>11s}")
     for r in rows:
@@ -260,7 +266,7 @@ def print_table(results: dict) -> None:
         share = f"{100 * r['share_of_bf16_peak']:.1f}" if "share_of_bf16_peak" in r else "-"
         print(f"{r['stage']:9s} {r['config']:6s} {r['mode']:13s} {r['images_per_s']:8.1f} "
               f"{(f'{ratio:.2f}' if ratio else '-'):>8s} {r['achieved_tflops']:8.3f} {share:>11s} "
-              f"{100 * r['share_of_bf16_gemm']:11.1f}")
+              f"{100 * r.get('share_of_bf16_gemm', float('nan')):11.1f}")
 
 
 if __name__ == "__main__":
