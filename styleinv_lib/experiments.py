@@ -242,6 +242,25 @@ def seed_values(rows: dict[int, dict], metric: str) -> list[float]:
     return [rows[s]["protocol"]["metrics"][metric] for s in sorted(rows)]
 
 
+def seed_summary(rows: dict[int, dict], *path: str) -> dict | None:
+    """Mean, sample standard deviation (0 with one seed) and number of training seeds of the value at ``path`` in
+    each seed's row, e.g. ``seed_summary(rows, "identity_preservation", "share@128")``; None when no row holds it
+    (a reference row has no probe metrics).  Chapter 9's probe columns, beside :func:`seed_values`' protocol ones."""
+    import numpy as np
+
+    values = []
+    for seed in sorted(rows):
+        value = rows[seed]
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            values.append(float(value))
+    if not values:
+        return None
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
 #: The rows of the paper's Table 3 (the ablations, the full model last) and of Table 1 that we run (the baseline).
 TABLE3 = ("no_encoder", "ape", "no_ffa_d_no_l2", "no_ffa_d", "full")
 TABLE1 = ("autoregressive", "full")
@@ -263,12 +282,22 @@ def experiment_report(seeded: dict[str, dict[int, dict]], names, metrics, *, spr
             raise ValueError(f"the protocol spread was measured under {sizes(spread['protocol'])}, the rows under "
                              f"{' and '.join(sorted(ours))}: measure the spread under the rows' protocol")
     out = {}
+    papers = {n: _paper_of(n, seeded[n]) for n in names}
     for m in metrics:
         std = (spread or {}).get("runs", {}).get(reference, {}).get(m, {}).get("std")
         samples = {n: seed_values(seeded[n], m) for n in names}
-        out[m] = compare_rows(samples, {n: EXPERIMENTS[n].paper[m] for n in names}, reference=reference,
-                              protocol_std=std)
+        out[m] = compare_rows(samples, {n: papers[n][1][m] for n in names}, reference=reference, protocol_std=std)
+        out[m]["paper"] = {n: {"row": papers[n][0], "value": papers[n][1][m]} for n in names}
     return out
+
+
+def _paper_of(name: str, rows: dict[int, dict]) -> tuple[str, dict]:
+    """The paper row an experiment's results compare with and its numbers, as the rows recorded them (on SynthSky:
+    Table 1's SkyTimelapse numbers, :func:`dataset_setup`), else the experiment's own (DeeperForensics)."""
+    first = rows[min(rows)]
+    if first.get("paper"):
+        return first.get("paper_row") or EXPERIMENTS[name].paper_row, first["paper"]
+    return EXPERIMENTS[name].paper_row, EXPERIMENTS[name].paper
 
 
 def report_markdown(report: dict[str, dict], names) -> str:
@@ -281,8 +310,8 @@ def report_markdown(report: dict[str, dict], names) -> str:
     for n in names:
         cells = [f"{r['mean']:.1f} ± {r['std']:.1f} ({r['n']})" if r["n"] > 1 else f"{r['mean']:.1f} (1)"
                  for r in (report[m]["rows"][n] for m in metrics)]
-        lines.append(f"| `{n}` | {EXPERIMENTS[n].paper_row} | " + " | ".join(cells) + " | "
-                     + " | ".join(f"{EXPERIMENTS[n].paper[m]:.2f}" for m in metrics) + " |")
+        lines.append(f"| `{n}` | {report[metrics[0]]['paper'][n]['row']} | " + " | ".join(cells) + " | "
+                     + " | ".join(f"{report[m]['paper'][n]['value']:.2f}" for m in metrics) + " |")
     lines.append("")
     for m in metrics:
         rep = report[m]
@@ -597,4 +626,4 @@ __all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESU
            "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run", "experiment_config",
            "experiment_report", "is_synthfaces", "latest_rows", "read_results", "rendered_dataset",
            "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli",
-           "run_folder", "seed_values", "seeded_results_or_committed"]
+           "run_folder", "seed_summary", "seed_values", "seeded_results_or_committed"]

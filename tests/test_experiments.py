@@ -199,6 +199,19 @@ def test_seeded_rows_keep_every_training_seed_in_seed_order(tmp_path):
         seeded_results_or_committed(tmp_path, "cpu", ["full", "nonsense"], "experiments_cpu.jsonl")
 
 
+def test_seed_summary_averages_a_probe_value_over_the_training_seeds():
+    """The probe columns of chapter 9: mean and sample std over the seeds that hold the value, None where none does."""
+    from styleinv_lib.experiments import seed_summary
+
+    rows = {2: {"identity_preservation": {"share@128": 0.5}}, 0: {"identity_preservation": {"share@128": 0.9}},
+            1: {"identity_preservation": {"share@128": 0.7}}}
+    s = seed_summary(rows, "identity_preservation", "share@128")
+    assert s["n"] == 3 and s["mean"] == pytest.approx(0.7) and s["std"] == pytest.approx(0.2)
+    assert seed_summary({0: rows[0]}, "identity_preservation", "share@128") == {"mean": 0.9, "std": 0.0, "n": 1}
+    assert seed_summary({0: {"probe_metrics": "skipped"}}, "identity_preservation", "share@128") is None
+    assert seed_summary({0: {"first_frame": None}}, "first_frame", "psnr") is None
+
+
 def _seeded_rows(values: dict[str, list[float]], protocol: dict) -> list[dict]:
     return [{"experiment": n, "profile": "cpu", "seed": k,
              "protocol": {"protocol": protocol, "metrics": {"fid": v, "fvd16": v, "fvd128": v}}}
@@ -234,6 +247,27 @@ def test_the_report_judges_table_3_over_training_seeds_against_the_protocol_spre
     out = capsys.readouterr().out
     # no_encoder on all three metrics, and no_ffa_d_no_l2 on FID, where the paper also has it below the full model
     assert out.count("**reproduced**") == 4 and "Table 1" in out and "not enough rows yet" in out
+
+
+def test_the_report_compares_each_row_with_the_paper_numbers_it_recorded():
+    """Sky rows record Table 1's SkyTimelapse numbers (dataset_setup); the report compares with those, not with the
+    experiment's DeeperForensics defaults, and rows that recorded none fall back to the defaults."""
+    from styleinv_lib.experiments import TABLE1, experiment_report, report_markdown
+
+    protocol = {"num_clips": 64, "seed": 0}
+    seeded = rows_by_seed(_seeded_rows({"full": [50.0, 52.0], "autoregressive": [80.0, 90.0]}, protocol), "cpu")
+    for name in TABLE1:
+        for row in seeded[name].values():
+            row.update(paper=PAPER_TABLE1["SkyTimelapse"][name], paper_row=f"Table 1 {name} (SkyTimelapse)")
+    rep = experiment_report(seeded, TABLE1, ["fvd128"])["fvd128"]
+    sky = PAPER_TABLE1["SkyTimelapse"]
+    assert rep["gaps"]["autoregressive"]["paper_gap"] == pytest.approx(
+        sky["autoregressive"]["fvd128"] - sky["full"]["fvd128"])
+    assert "| `full` | Table 1 full (SkyTimelapse) | 51.0 ± 1.4 (2) | 194.25 |" in report_markdown({"fvd128": rep}, TABLE1)
+    for row in seeded["full"].values():
+        row.pop("paper")
+    rep = experiment_report(seeded, TABLE1, ["fvd128"])["fvd128"]
+    assert rep["paper"]["full"]["value"] == EXPERIMENTS["full"].paper["fvd128"]
 
 
 def test_a_run_from_before_still_start_is_set_aside_only_without_the_encoder(assets, tmp_path):
