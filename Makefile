@@ -98,10 +98,11 @@ style: data
 # full model, the Table 3 ablations and the autoregressive baseline on SynthFaces, and Table 1's sky rows on SynthSky
 # (the official sky configuration), each trained with every seed of SEEDS and evaluated; one row per (experiment,
 # seed) in runs/experiments*/results.jsonl.  Finished rows are skipped, so an interrupted run continues; two
-# one-thread chains may share a results file (e.g. `make experiments SEEDS=0,1` beside `SEEDS=2`).  It ends with
-# the report: Tables 3 and 1 as mean ± std over the seeds, each gap judged against the training and protocol spreads
-# (the full model's protocol spread: `benchmarks/protocol_spread.py`).  Commit what has finished with
-# `python benchmarks/export_experiments.py --tag v2 --partial` (and `--root runs/experiments-sky --tag sky ...`).
+# one-thread chains may share a results file (e.g. `make experiments SEEDS=0,1` beside `SEEDS=2`).  The full model
+# of training seed 0 is re-evaluated with protocol seeds 1-3 (`benchmarks/protocol_spread.py`, skipping measured
+# seeds) for the protocol spread.  It ends with the report: Tables 3 and 1 as mean ± std over the seeds, each gap
+# judged against the training and protocol spreads.  Commit what has finished with
+# `python benchmarks/export_experiments.py --tag v2 --partial` (and `--root runs/experiments-sky --tag sky_v2 ...`).
 SEEDS ?= 0,1,2
 SKY_GENERATOR ?= checkpoints/stylegan2_synthsky32_cpu.safetensors
 SPREAD ?= checkpoints/protocol_spread_v2_$(PROFILE).json
@@ -109,10 +110,12 @@ SKY_ENCODER ?= checkpoints/encoder_synthsky32_cpu.safetensors
 experiments: data
 	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
 		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS)
+	$(BIN)/python benchmarks/protocol_spread.py --root runs/experiments --profile $(PROFILE) --names full \
+		--seeds 1,2,3 --out $(SPREAD)
 	$(BIN)/styleinv experiment full,autoregressive,real_heldout,static --profile $(PROFILE) --data data/synthsky \
 		--generator $(SKY_GENERATOR) --encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS)
-	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments \
-		$(if $(wildcard $(SPREAD)),--spread $(SPREAD))
+	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments --spread $(SPREAD)
+	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments-sky
 
 # MathJax 3 for an offline book (the npm registry's package, unpacked; without npm the book loads it from a CDN)
 MATHJAX = .cache/book-static/mathjax/tex-mml-chtml.js

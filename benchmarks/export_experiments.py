@@ -16,10 +16,11 @@ After ``make experiments PROFILE=cpu`` (``styleinv experiment all --profile cpu 
 lists the (experiment, seed) pairs still missing; without it a missing experiment is an error.
 
 The SynthSky rows (Table 1's sky column: the full model, the baseline and the two references, trained from a
-generator and encoder of their own) go to ``experiments_sky_cpu.jsonl`` and ``experiment_{full,autoregressive}_
-sky_cpu.safetensors``:
+generator and encoder of their own, with the official sky configuration) go to ``experiments_sky_v2_cpu.jsonl`` and
+``experiment_{full,autoregressive}_sky_v2_cpu.safetensors`` (``sky`` without ``_v2``: the first edition's rows,
+trained with the face settings):
 
-    python benchmarks/export_experiments.py --root runs/experiments-sky --tag sky \
+    python benchmarks/export_experiments.py --root runs/experiments-sky --tag sky_v2 \
         --names full,autoregressive,real_heldout,static
 """
 import argparse
