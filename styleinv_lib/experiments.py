@@ -480,13 +480,12 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
         return done
     run = run_folder(root, name, prof.name, cfg.seed)
     _set_aside_stale_run(run, cfg)
-    t0 = time.perf_counter()
     train = train_autoregressive if exp.kind == "autoregressive" else train_styleinv
     result = train(cfg, run, resume="auto", progress=progress)
     if result.interrupted:
         raise TrainingInterrupted(f"{name}: training stopped ({result.interrupted}); run the command again to "
                                   "resume", result.interrupted)
-    train_s = time.perf_counter() - t0
+    train_s = result.elapsed_s                  # the run's training time over every session, not this process's
     t1 = time.perf_counter()
     metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device,
                            kind=exp.kind)

@@ -103,8 +103,17 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     assert run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
                           **{**SMALL, "lambda_w_reg": 0.1}) == seeded
     assert len(read_results(tmp_path)) == len(PATHS) + 2
+    # a run whose training finished in an earlier session (its row lost with an interrupted evaluation): the rerun
+    # evaluates it without training, and its row records the run's training time, not this process's
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(line + "\n" for line in results.read_text().splitlines()[:-1]))
+    again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
+                           **{**SMALL, "lambda_w_reg": 0.1})
+    assert again["protocol"]["metrics"] == seeded["protocol"]["metrics"] and again["kimg"] == seeded["kimg"]
+    assert again["train_seconds"] == pytest.approx(seeded["train_seconds"], abs=0.2) and again["train_seconds"] > 1
+    assert len(read_results(tmp_path)) == len(PATHS) + 2
     assert latest_rows(read_results(tmp_path), "smoke")["full"] == changed
-    assert rows_by_seed(read_results(tmp_path), "smoke")["full"] == {0: changed, 1: seeded}
+    assert rows_by_seed(read_results(tmp_path), "smoke")["full"] == {0: changed, 1: again}
     assert cli_main(["experiment", "full", "--seeds", "0,x", "--data", str(assets / "data")]) == 2
     assert cli_main(["experiment", "list"]) == 0
     assert cli_main(["experiment", "nonsense", "--data", str(assets / "data")]) == 2
