@@ -248,13 +248,7 @@ def seed_summary(rows: dict[int, dict], *path: str) -> dict | None:
     (a reference row has no probe metrics).  Chapter 9's probe columns, beside :func:`seed_values`' protocol ones."""
     import numpy as np
 
-    values = []
-    for seed in sorted(rows):
-        value = rows[seed]
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is not None:
-            values.append(float(value))
+    values = [v for v in (_value_at(rows[seed], path) for seed in sorted(rows)) if v is not None]
     if not values:
         return None
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
@@ -298,6 +292,65 @@ def _paper_of(name: str, rows: dict[int, dict]) -> tuple[str, dict]:
     if first.get("paper"):
         return first.get("paper_row") or EXPERIMENTS[name].paper_row, first["paper"]
     return EXPERIMENTS[name].paper_row, EXPERIMENTS[name].paper
+
+
+#: What the SynthFaces probe reads from a row, for the claims the paper makes without a number: the first frame is
+#: G(w0) (the L2 loss and FFA-D, FFA-APE's fixed v0), the subject is kept (the encoder initialisation), the videos
+#: move (the ratio of generated to real motion) and do not jump between identities.  Label: path in the row.
+PROBE_QUANTITIES = {
+    "first-frame PSNR (dB)": ("first_frame", "psnr"),
+    "identity share @128": ("identity_preservation", "share@128"),
+    "identity share @1024": ("identity_preservation", "share@1024"),
+    "yaw std ratio": ("motion", "yaw_std", "ratio"),
+    "mouth speed ratio": ("motion", "mouth_speed", "ratio"),
+    "max jump ratio": ("jumps", "max_ratio"),
+}
+
+
+def probe_report(seeded: dict[str, dict[int, dict]], names, *, reference: str = "full") -> dict[str, dict]:
+    """Per :data:`PROBE_QUANTITIES` entry, every row's value over its training seeds and each row's
+    :func:`~styleinv_lib.seed_statistics.difference_verdict` against ``reference`` (rows without probe metrics, such
+    as SynthSky's, are left out)."""
+    from .seed_statistics import difference_verdict, summary
+
+    out = {}
+    for label, path in PROBE_QUANTITIES.items():
+        values = {n: [v for v in (_value_at(seeded[n][k], path) for k in sorted(seeded[n])) if v is not None]
+                  for n in names}
+        values = {n: v for n, v in values.items() if v}
+        if reference not in values:
+            continue
+        out[label] = {"rows": {n: summary(v) for n, v in values.items()}, "reference": reference,
+                      "differences": {n: difference_verdict(v, values[reference])
+                                      for n, v in values.items() if n != reference}}
+    return out
+
+
+def probe_markdown(report: dict[str, dict], names) -> str:
+    """:func:`probe_report` as a Markdown table (mean ± std over training seeds, the seeds), then each difference
+    from the reference row whose Welch test rejects "no difference" (α = 0.05)."""
+    labels = list(report)
+    lines = ["| experiment | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for n in names:
+        cells = []
+        for label in labels:
+            r = report[label]["rows"].get(n)
+            cells.append("—" if r is None else f"{r['mean']:.3g} ± {r['std']:.2g} ({r['n']})" if r["n"] > 1
+                         else f"{r['mean']:.3g} (1)")
+        lines.append(f"| `{n}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    for label in labels:
+        rep = report[label]
+        for n, d in rep["differences"].items():
+            p = "p n/a" if d["p_value"] is None else f"two-sided Welch p {d['p_value']:.3f}"
+            lines.append(f"* {label} `{n}` − `{rep['reference']}`: {d['gap']:+.3g}; {p}: **{d['verdict']}**")
+    return "\n".join(lines) + "\n"
+
+
+def _value_at(row: dict, path) -> float | None:
+    for key in path:
+        row = row.get(key) if isinstance(row, dict) else None
+    return None if row is None else float(row)
 
 
 def report_markdown(report: dict[str, dict], names) -> str:
@@ -618,11 +671,16 @@ def _report_cli(args) -> int:
             print(f"not enough rows yet: have {', '.join(have) or 'none'} of {', '.join(names)}\n")
             continue
         print(report_markdown(experiment_report(seeded, have, metrics, spread=spread), have))
+        probe = probe_report(seeded, have)
+        if probe:
+            print(f"### {title}: the SynthFaces probe, over training seeds\n")
+            print(probe_markdown(probe, have))
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "REFERENCE_KINDS", "RESULTS_FILE", "SKY_SETTINGS",
-           "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run", "experiment_config",
-           "experiment_report", "is_synthfaces", "latest_rows", "read_results", "rendered_dataset",
-           "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli",
-           "run_folder", "seed_summary", "seed_values", "seeded_results_or_committed"]
+__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
+           "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run",
+           "experiment_config", "experiment_report", "is_synthfaces", "latest_rows", "probe_markdown", "probe_report",
+           "read_results", "rendered_dataset", "report_markdown", "results_or_committed", "rows_by_seed",
+           "run_experiment", "run_experiment_cli", "run_folder", "seed_summary", "seed_values",
+           "seeded_results_or_committed"]

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["compare_rows", "gap_verdict", "kendall_tau", "kendall_tau_interval", "summary"]
+__all__ = ["compare_rows", "difference_verdict", "gap_verdict", "kendall_tau", "kendall_tau_interval", "summary"]
 
 
 def summary(values: Sequence[float]) -> dict:
@@ -48,6 +48,24 @@ def kendall_tau_interval(samples: Mapping[str, Sequence[float]], paper: Mapping[
     lo, hi = np.quantile(taus, [(1 - level) / 2, (1 + level) / 2])
     return {"tau": kendall_tau(means, paper), "low": float(lo), "high": float(hi), "level": level,
             "seeds": {k: len(v) for k, v in samples.items()}}
+
+
+def difference_verdict(ours_a: Sequence[float], ours_b: Sequence[float], *, alpha: float = 0.05) -> dict:
+    """Is row A's value above or below row B's, over training seeds?  A two-sided Welch t-test for quantities the
+    paper claims without a number (the probe's first-frame PSNR, identity share, motion): **higher** or **lower**
+    when it rejects "no difference" at ``alpha``, else **within noise** (**too few seeds** below two per row)."""
+    from scipy import stats
+
+    a, b = summary(ours_a), summary(ours_b)
+    out = {"gap": a["mean"] - b["mean"], "a": a, "b": b}
+    if a["n"] < 2 or b["n"] < 2:
+        return {**out, "p_value": None, "verdict": "too few seeds"}
+    if a["std"] == 0 and b["std"] == 0:
+        p = 0.0 if out["gap"] != 0 else 1.0
+    else:
+        p = float(stats.ttest_ind(ours_a, ours_b, equal_var=False).pvalue)
+    verdict = "within noise" if p >= alpha else ("higher" if out["gap"] > 0 else "lower")
+    return {**out, "p_value": p, "verdict": verdict}
 
 
 def gap_verdict(ours_a: Sequence[float], ours_b: Sequence[float], paper_a: float, paper_b: float, *,

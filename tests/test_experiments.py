@@ -258,6 +258,32 @@ def test_the_report_judges_table_3_over_training_seeds_against_the_protocol_spre
     assert out.count("**reproduced**") == 4 and "Table 1" in out and "not enough rows yet" in out
 
 
+def test_the_probe_report_judges_each_probe_quantity_over_training_seeds():
+    """The claims without a paper number: a row far below the full model's first-frame PSNR over three seeds is
+    called lower; identity shares that overlap are within noise; rows without probe metrics (sky) are left out."""
+    from styleinv_lib.experiments import PROBE_QUANTITIES, probe_markdown, probe_report
+
+    def row(name, seed, psnr, share):
+        return {"experiment": name, "profile": "cpu", "seed": seed, "first_frame": {"psnr": psnr},
+                "identity_preservation": {"share@128": share, "share@1024": share}}
+
+    rows = [row("full", 0, 50.0, 0.90), row("full", 1, 49.0, 0.95), row("full", 2, 51.0, 0.85),
+            row("no_ffa_d_no_l2", 0, 35.0, 0.92), row("no_ffa_d_no_l2", 1, 34.0, 0.88),
+            row("no_ffa_d_no_l2", 2, 36.0, 0.90),
+            {"experiment": "static", "profile": "cpu", "seed": 0, "probe_metrics": "skipped: sky"}]
+    seeded = rows_by_seed(rows, "cpu")
+    names = ["no_ffa_d_no_l2", "full", "static"]
+    rep = probe_report(seeded, names)
+    assert set(rep) == {"first-frame PSNR (dB)", "identity share @128", "identity share @1024"} < set(PROBE_QUANTITIES)
+    psnr = rep["first-frame PSNR (dB)"]
+    assert psnr["differences"]["no_ffa_d_no_l2"]["verdict"] == "lower" and "static" not in psnr["rows"]
+    assert psnr["rows"]["full"] == {"mean": 50.0, "std": 1.0, "n": 3}
+    assert rep["identity share @128"]["differences"]["no_ffa_d_no_l2"]["verdict"] == "within noise"
+    text = probe_markdown(rep, names)
+    assert "| `full` | 50 ± 1 (3) |" in text and "| `static` | — | — | — |" in text and "**lower**" in text
+    assert probe_report(seeded, ["static"], reference="static") == {}
+
+
 def test_the_report_compares_each_row_with_the_paper_numbers_it_recorded():
     """Sky rows record Table 1's SkyTimelapse numbers (dataset_setup); the report compares with those, not with the
     experiment's DeeperForensics defaults, and rows that recorded none fall back to the defaults."""

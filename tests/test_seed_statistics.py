@@ -1,7 +1,8 @@
 """When a Table 3 gap counts as reproduced: training-seed test, protocol-seed spread, Kendall's τ with an interval."""
 import pytest
 
-from styleinv_lib.seed_statistics import compare_rows, gap_verdict, kendall_tau, kendall_tau_interval, summary
+from styleinv_lib.seed_statistics import (compare_rows, difference_verdict, gap_verdict, kendall_tau,
+                                         kendall_tau_interval, summary)
 
 
 def test_summary_and_tau():
@@ -55,3 +56,18 @@ def test_compare_rows_judges_every_row_against_the_reference_and_withholds_tau_i
         compare_rows({"no_enc": [1, 2]}, paper, reference="full", protocol_std=None)
     with pytest.raises(ValueError, match="no paper value for other"):
         compare_rows({"full": [1, 2], "other": [3, 4]}, paper, reference="full", protocol_std=None)
+
+
+def test_a_probe_difference_needs_two_seeds_a_row_and_a_two_sided_welch_test():
+    """First-frame PSNR of three training seeds: 50 dB against 35 dB is a difference; 50 against 49.9 with seeds
+    spread over ±1 dB is not; one seed is too few, whatever the values."""
+    clear = difference_verdict([35.0, 34.0, 36.0], [50.0, 49.0, 51.0])
+    assert clear["verdict"] == "lower" and clear["p_value"] < 0.01 and clear["gap"] == pytest.approx(-15.0)
+    assert difference_verdict([50.0, 49.0, 51.0], [35.0, 34.0, 36.0])["verdict"] == "higher"
+    noise = difference_verdict([49.9, 48.9, 50.9], [50.0, 49.0, 51.0])
+    assert noise["verdict"] == "within noise" and noise["p_value"] > 0.5
+    assert difference_verdict([35.0], [50.0, 49.0])["verdict"] == "too few seeds"
+    assert difference_verdict([1.0, 1.0], [1.0, 1.0])["verdict"] == "within noise"
+    # two-sided: the p-value is twice gap_verdict's one-sided one for the same samples
+    one_sided = gap_verdict([35.0, 34.0, 36.0], [50.0, 49.0, 51.0], 1.0, 2.0, protocol_std=0.1)["p_value"]
+    assert clear["p_value"] == pytest.approx(2 * one_sided)
