@@ -246,13 +246,10 @@ def seed_summary(rows: dict[int, dict], *path: str) -> dict | None:
     """Mean, sample standard deviation (0 with one seed) and number of training seeds of the value at ``path`` in
     each seed's row, e.g. ``seed_summary(rows, "identity_preservation", "share@128")``; None when no row holds it
     (a reference row has no probe metrics).  Chapter 9's probe columns, beside :func:`seed_values`' protocol ones."""
-    import numpy as np
+    from .seed_statistics import summary
 
     values = [v for v in (_value_at(rows[seed], path) for seed in sorted(rows)) if v is not None]
-    if not values:
-        return None
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "n": len(values)}
+    return summary(values) if values else None
 
 
 #: The rows of the paper's Table 3 (the ablations, the full model last) and of Table 1 that we run (the baseline).
@@ -327,8 +324,8 @@ def probe_report(seeded: dict[str, dict[int, dict]], names, *, reference: str = 
 
 
 def probe_markdown(report: dict[str, dict], names) -> str:
-    """:func:`probe_report` as a Markdown table (mean ± std over training seeds, the seeds), then each difference
-    from the reference row whose Welch test rejects "no difference" (α = 0.05)."""
+    """:func:`probe_report` as a Markdown table (mean ± std over training seeds, the seeds), then every row's
+    difference from the reference with its p-value and verdict (two-sided Welch test, α = 0.05)."""
     labels = list(report)
     lines = ["| experiment | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for n in names:
@@ -348,6 +345,7 @@ def probe_markdown(report: dict[str, dict], names) -> str:
 
 
 def _value_at(row: dict, path) -> float | None:
+    """The number at ``path`` (keys into nested dicts) in a results row, None where the row has none."""
     for key in path:
         row = row.get(key) if isinstance(row, dict) else None
     return None if row is None else float(row)
