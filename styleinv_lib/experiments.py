@@ -242,16 +242,6 @@ def seed_values(rows: dict[int, dict], metric: str) -> list[float]:
     return [rows[s]["protocol"]["metrics"][metric] for s in sorted(rows)]
 
 
-def seed_summary(rows: dict[int, dict], *path: str) -> dict | None:
-    """Mean, sample standard deviation (0 with one seed) and number of training seeds of the value at ``path`` in
-    each seed's row, e.g. ``seed_summary(rows, "identity_preservation", "share@128")``; None when no row holds it
-    (a reference row has no probe metrics).  Chapter 9's probe columns, beside :func:`seed_values`' protocol ones."""
-    from .seed_statistics import summary
-
-    values = [v for v in (_value_at(rows[seed], path) for seed in sorted(rows)) if v is not None]
-    return summary(values) if values else None
-
-
 #: The rows of the paper's Table 3 (the ablations, the full model last) and of Table 1 that we run (the baseline).
 TABLE3 = ("no_encoder", "ape", "no_ffa_d_no_l2", "no_ffa_d", "full")
 TABLE1 = ("autoregressive", "full")
@@ -680,5 +670,5 @@ __all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "PROBE_QUANTITIES", "REF
            "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run",
            "experiment_config", "experiment_report", "is_synthfaces", "latest_rows", "probe_markdown", "probe_report",
            "read_results", "rendered_dataset", "report_markdown", "results_or_committed", "rows_by_seed",
-           "run_experiment", "run_experiment_cli", "run_folder", "seed_summary", "seed_values",
+           "run_experiment", "run_experiment_cli", "run_folder", "seed_values",
            "seeded_results_or_committed"]

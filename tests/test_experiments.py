@@ -208,19 +208,6 @@ def test_seeded_rows_keep_every_training_seed_in_seed_order(tmp_path):
         seeded_results_or_committed(tmp_path, "cpu", ["full", "nonsense"], "experiments_cpu.jsonl")
 
 
-def test_seed_summary_averages_a_probe_value_over_the_training_seeds():
-    """The probe columns of chapter 9: mean and sample std over the seeds that hold the value, None where none does."""
-    from styleinv_lib.experiments import seed_summary
-
-    rows = {2: {"identity_preservation": {"share@128": 0.5}}, 0: {"identity_preservation": {"share@128": 0.9}},
-            1: {"identity_preservation": {"share@128": 0.7}}}
-    s = seed_summary(rows, "identity_preservation", "share@128")
-    assert s["n"] == 3 and s["mean"] == pytest.approx(0.7) and s["std"] == pytest.approx(0.2)
-    assert seed_summary({0: rows[0]}, "identity_preservation", "share@128") == {"mean": 0.9, "std": 0.0, "n": 1}
-    assert seed_summary({0: {"probe_metrics": "skipped"}}, "identity_preservation", "share@128") is None
-    assert seed_summary({0: {"first_frame": None}}, "first_frame", "psnr") is None
-
-
 def _seeded_rows(values: dict[str, list[float]], protocol: dict) -> list[dict]:
     return [{"experiment": n, "profile": "cpu", "seed": k,
              "protocol": {"protocol": protocol, "metrics": {"fid": v, "fvd16": v, "fvd128": v}}}
