@@ -50,20 +50,28 @@ def kendall_tau_interval(samples: Mapping[str, Sequence[float]], paper: Mapping[
             "seeds": {k: len(v) for k, v in samples.items()}}
 
 
+def _welch(ours_a: Sequence[float], ours_b: Sequence[float], *, one_sided: bool) -> tuple[dict, dict, float | None]:
+    """Both rows' :func:`summary` and Welch's t-test p-value (halved when ``one_sided``: in the gap's direction);
+    None below two seeds a row, 0 or 1 when neither row varies (a gap or none)."""
+    from scipy import stats
+
+    a, b = summary(ours_a), summary(ours_b)
+    if a["n"] < 2 or b["n"] < 2:
+        return a, b, None
+    if a["std"] == 0 and b["std"] == 0:
+        return a, b, 0.0 if a["mean"] != b["mean"] else 1.0
+    p = float(stats.ttest_ind(ours_a, ours_b, equal_var=False).pvalue)
+    return a, b, p / 2 if one_sided else p
+
+
 def difference_verdict(ours_a: Sequence[float], ours_b: Sequence[float], *, alpha: float = 0.05) -> dict:
     """Is row A's value above or below row B's, over training seeds?  A two-sided Welch t-test for quantities the
     paper claims without a number (the probe's first-frame PSNR, identity share, motion): **higher** or **lower**
     when it rejects "no difference" at ``alpha``, else **within noise** (**too few seeds** below two per row)."""
-    from scipy import stats
-
-    a, b = summary(ours_a), summary(ours_b)
+    a, b, p = _welch(ours_a, ours_b, one_sided=False)
     out = {"gap": a["mean"] - b["mean"], "a": a, "b": b}
-    if a["n"] < 2 or b["n"] < 2:
+    if p is None:
         return {**out, "p_value": None, "verdict": "too few seeds"}
-    if a["std"] == 0 and b["std"] == 0:
-        p = 0.0 if out["gap"] != 0 else 1.0
-    else:
-        p = float(stats.ttest_ind(ours_a, ours_b, equal_var=False).pvalue)
     verdict = "within noise" if p >= alpha else ("higher" if out["gap"] > 0 else "lower")
     return {**out, "p_value": p, "verdict": verdict}
 
@@ -73,17 +81,11 @@ def gap_verdict(ours_a: Sequence[float], ours_b: Sequence[float], paper_a: float
     """Does row A's gap to row B (lower is better) reproduce the paper's?  ``ours_*``: one value per training seed;
     ``protocol_std``: the spread of the metric over protocol seeds for one model (None: not measured, and then no
     gap can be called reproduced).  See the module docstring for the rule."""
-    from scipy import stats
-
-    a, b = summary(ours_a), summary(ours_b)
+    a, b, p = _welch(ours_a, ours_b, one_sided=True)
     gap = a["mean"] - b["mean"]
     out = {"gap": gap, "paper_gap": paper_a - paper_b, "a": a, "b": b, "protocol_std": protocol_std}
-    if a["n"] < 2 or b["n"] < 2:
+    if p is None:
         return {**out, "p_value": None, "verdict": "too few seeds"}
-    if a["std"] == 0 and b["std"] == 0:
-        p = 0.0 if gap != 0 else 1.0
-    else:
-        p = float(stats.ttest_ind(ours_a, ours_b, equal_var=False).pvalue) / 2      # one-sided, in gap's direction
     beyond_protocol = protocol_std is not None and abs(gap) > 2 * protocol_std
     same_order = np.sign(gap) == np.sign(paper_a - paper_b) and gap != 0
     if p < alpha and beyond_protocol:
