@@ -13,7 +13,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: all test install browser mathjax data stylegan2 encoder styleinv style experiments book book-outputs clean
+.PHONY: all test install browser mathjax data stylegan2 encoder styleinv style experiments experiments-status book book-outputs clean
 
 all: install data stylegan2 encoder styleinv style book
 	@echo "done: data in ./data, book in _build/html/index.html (profile $(PROFILE))"
@@ -101,7 +101,8 @@ style: data
 # one-thread chains may share a results file (e.g. `make experiments SEEDS=0,1` beside `SEEDS=2`).  The full model
 # of training seed 0 is re-evaluated with protocol seeds 1-3 (`benchmarks/protocol_spread.py`, skipping measured
 # seeds) for the protocol spread.  It ends with the report: Tables 3 and 1 as mean ± std over the seeds, each gap
-# judged against the training and protocol spreads.  Commit what has finished with
+# judged against the training and protocol spreads.  `make experiments-status` says where the re-run stands and
+# about how long the rest takes.  Commit what has finished with
 # `python benchmarks/export_experiments.py --tag v2 --partial` (and `--root runs/experiments-sky --tag sky_v2 ...`).
 SEEDS ?= 0,1,2
 SKY_GENERATOR ?= checkpoints/stylegan2_synthsky32_cpu.safetensors
@@ -116,6 +117,13 @@ experiments: data
 		--generator $(SKY_GENERATOR) --encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS)
 	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments --spread $(SPREAD)
 	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments-sky
+
+experiments-status:
+	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
+		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS)
+	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthsky --generator $(SKY_GENERATOR) \
+		--encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS) \
+		--names full,autoregressive,real_heldout,static
 
 # MathJax 3 for an offline book (the npm registry's package, unpacked; without npm the book loads it from a CDN)
 MATHJAX = .cache/book-static/mathjax/tex-mml-chtml.js

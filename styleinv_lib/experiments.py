@@ -17,7 +17,8 @@ means at the profile's protocol size: held-out real videos (the floor) and the i
 price of no motion).  Re-running skips an experiment whose row is there for the same
 configuration and training seed (a hash of the configuration, seed included, is stored in the row), so
 ``styleinv experiment all --seeds 0,1,2`` picks up where it stopped; seeds may run as parallel one-thread chains
-(the results file is locked while a row is added).
+(the results file is locked while a row is added).  ``styleinv experiment status`` (:func:`experiment_status`)
+reads where such a re-run stands, without touching it.
 """
 from __future__ import annotations
 
@@ -147,15 +148,14 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _set_aside_stale_run(run: Path, cfg) -> Path | None:
-    """If ``run`` holds a run trained with another configuration (an older version of the experiment), rename it
-    to ``<run>.superseded-<n>`` so that the experiment starts afresh instead of resuming the wrong model; nothing
-    is deleted.  Returns the new name, or None when there was nothing to set aside."""
+def _stale_settings(run: Path, cfg) -> list[str]:
+    """The settings in which the run left in ``run`` differs from ``cfg`` so that resuming it would train another
+    model (empty when there is no run there, or when it may be resumed)."""
     from dataclasses import MISSING, asdict, fields
 
     config_file = run / "config.json"
     if not config_file.exists():
-        return None
+        return []
     try:
         recorded = json.loads(config_file.read_text())
     except json.JSONDecodeError as exc:
@@ -164,7 +164,14 @@ def _set_aside_stale_run(run: Path, cfg) -> Path | None:
     # a setting added to the library after the run started is missing from its config: it had the default then
     # (or the value the library had before the setting existed)
     before = {**{f.name: f.default for f in fields(cfg) if f.default is not MISSING}, **_BEFORE_THE_SETTING}
-    changed = [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, before.get(k, ...)) != wanted[k]]
+    return [k for k in wanted if k not in _RESUMABLE_CHANGES and recorded.get(k, before.get(k, ...)) != wanted[k]]
+
+
+def _set_aside_stale_run(run: Path, cfg) -> Path | None:
+    """If ``run`` holds a run trained with another configuration (an older version of the experiment), rename it
+    to ``<run>.superseded-<n>`` so that the experiment starts afresh instead of resuming the wrong model; nothing
+    is deleted.  Returns the new name, or None when there was nothing to set aside."""
+    changed = _stale_settings(run, cfg)
     if not changed:
         return None
     n = 1
@@ -540,6 +547,15 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     return row
 
 
+def _reference_key(exp: Experiment, profile: str, *, data, generator) -> str:
+    """A reference row's identity: what it evaluates (the data or the generator) under which protocol."""
+    from .metrics.protocol import PROTOCOL_PRESETS
+
+    return hashlib.sha256(json.dumps({"name": exp.name, "data": str(data), "generator": str(generator),
+                                      "protocol": PROTOCOL_PRESETS[profile].to_dict()},
+                                     sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path, device) -> dict:
     """A reference row: held-out real videos or the image generator held still, evaluated like a model."""
     import torch
@@ -548,8 +564,7 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
     from .metrics.protocol import PROTOCOL_PRESETS, HeldOutClips, StaticImageClips, evaluate
 
     protocol = PROTOCOL_PRESETS[profile]
-    key = hashlib.sha256(json.dumps({"name": exp.name, "data": str(data), "generator": str(generator),
-                                     "protocol": protocol.to_dict()}, sort_keys=True).encode()).hexdigest()[:16]
+    key = _reference_key(exp, profile, data=data, generator=generator)
     if (done := _finished_row(root, exp.name, profile, key)) is not None:
         return done
     t0 = time.perf_counter()
@@ -579,6 +594,133 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
     return row
 
 
+def _trained_so_far(run: Path) -> tuple[float, float]:
+    """The kimg and training seconds recorded in the newest snapshot of ``run`` (0, 0 when there is none)."""
+    from .checkpoint import CheckpointError, RunDir, read_snapshot_metadata
+
+    latest = RunDir(run).latest()
+    if latest is None:
+        return 0.0, 0.0
+    try:
+        loop = json.loads(read_snapshot_metadata(latest).get("extra_json", "{}")).get("loop", {})
+    except (CheckpointError, ValueError):
+        return 0.0, 0.0
+    return float(loop.get("kimg", 0.0)), float(loop.get("elapsed_s", 0.0))
+
+
+def experiment_status(names, seeds, profile=None, *, data, generator, encoder, root, **overrides) -> list[dict]:
+    """Where a re-run stands, read from ``root`` without changing anything: one entry per (experiment, seed) that
+    ``styleinv experiment NAMES --seeds SEEDS`` would produce (a reference row once), with its ``state``:
+
+    * ``finished``: its row is in the results (same configuration and seed);
+    * ``training``: a live process holds the run folder's lock (``holder``: its pid and command);
+    * ``trained``: the newest snapshot reached the training length; the evaluation is left (or running now);
+    * ``interrupted``: the snapshots stop short of the training length and nobody is training it;
+    * ``stale``: the folder holds a run of another configuration (``changed``), which the next run sets aside;
+    * ``pending``: nothing yet.
+
+    Each entry also has ``kind``, ``kimg`` / ``total_kimg`` and the seconds of training (a finished row's, or its
+    newest snapshot's so far) and of evaluation (a finished row's)."""
+    from .train.run_lock import lock_holder
+
+    prof = get_profile(profile)
+    root = Path(root)
+    out = []
+    for seed in seeds:
+        for name in names:
+            exp = EXPERIMENTS[name]
+            entry = {"experiment": name, "seed": int(seed), "kind": exp.kind, "kimg": 0.0, "total_kimg": 0.0,
+                     "train_seconds": 0.0, "eval_seconds": None}
+            if exp.kind in REFERENCE_KINDS:
+                if seed != seeds[0]:
+                    continue                                 # a reference row trains nothing: it is listed once
+                entry["seed"] = 0
+                done = _finished_row(root, name, prof.name, _reference_key(exp, prof.name, data=data,
+                                                                           generator=generator))
+                entry["state"] = "pending" if done is None else "finished"
+                if done is not None:
+                    entry["eval_seconds"] = done.get("eval_seconds")
+                out.append(entry)
+                continue
+            settings, _, _ = dataset_setup(exp, data)
+            cfg = experiment_config(exp, prof.name, data=data, generator=generator, encoder=encoder,
+                                    seed=int(seed), **{**settings, **overrides})
+            entry["total_kimg"] = float(cfg.total_kimg)
+            run = run_folder(root, name, prof.name, cfg.seed)
+            if (done := _finished_row(root, name, prof.name, config_hash(cfg))) is not None:
+                entry.update(state="finished", kimg=float(done.get("kimg", cfg.total_kimg)),
+                             train_seconds=float(done.get("train_seconds", 0.0)),
+                             eval_seconds=done.get("eval_seconds"))
+            elif changed := _stale_settings(run, cfg):
+                entry.update(state="stale", changed=changed)
+            else:
+                kimg, elapsed = _trained_so_far(run)
+                entry.update(kimg=kimg, train_seconds=elapsed)
+                if (holder := lock_holder(run)) is not None:
+                    entry.update(state="training", holder=holder)
+                elif kimg >= cfg.total_kimg:
+                    entry["state"] = "trained"
+                else:
+                    entry["state"] = "interrupted" if kimg > 0 else "pending"
+            out.append(entry)
+    return out
+
+
+def time_left(status: list[dict]) -> tuple[float, int]:
+    """Seconds of one process that the unfinished entries of ``status`` still need, and how many of them could not
+    be estimated.  Training time per kimg and evaluation time come from the finished rows of the same kind (for
+    training, else from the run's own snapshot); an entry whose kind has none of these is counted as unknown."""
+    rates, evals = {}, {}
+    for kind in {e["kind"] for e in status}:
+        done = [e for e in status if e["kind"] == kind and e["state"] == "finished"]
+        kimg = sum(e["kimg"] for e in done)
+        if kimg > 0:
+            rates[kind] = sum(e["train_seconds"] for e in done) / kimg
+        seconds = [e["eval_seconds"] for e in done if e["eval_seconds"] is not None]
+        if seconds:
+            evals[kind] = sum(seconds) / len(seconds)
+    total, unknown = 0.0, 0
+    for e in status:
+        if e["state"] == "finished":
+            continue
+        left = max(e["total_kimg"] - (0.0 if e["state"] == "stale" else e["kimg"]), 0.0)
+        rate = rates.get(e["kind"])
+        if rate is None and e["state"] != "stale" and e["kimg"] > 0:
+            rate = e["train_seconds"] / e["kimg"]
+        if (left > 0 and rate is None) or e["kind"] not in evals:
+            unknown += 1
+            continue
+        total += left * (rate or 0.0) + evals[e["kind"]]
+    return total, unknown
+
+
+def status_markdown(status: list[dict]) -> str:
+    """:func:`experiment_status` as a table, with what is left (:func:`time_left`)."""
+    def minutes(seconds):
+        return "" if seconds is None or seconds <= 0 else f"{seconds / 60:.0f} min"
+
+    lines = ["| experiment | seed | state | kimg | training | evaluation |", "|---|---|---|---|---|---|"]
+    for e in status:
+        state = e["state"]
+        if state == "training":
+            state += f" (pid {e['holder'].get('pid')}{', unverified' if e['holder'].get('unverified') else ''})"
+        elif state == "stale":
+            state += f" (differs in {', '.join(e['changed'])})"
+        kimg = f"{e['kimg']:g} / {e['total_kimg']:g}" if e["total_kimg"] else ""
+        lines.append(f"| {e['experiment']} | {e['seed']} | {state} | {kimg} | {minutes(e['train_seconds'])} | "
+                     f"{minutes(e['eval_seconds'])} |")
+    finished = sum(e["state"] == "finished" for e in status)
+    seconds, unknown = time_left(status)
+    timed = len(status) - finished - unknown
+    parts = [f"{finished} of {len(status)} rows finished"]
+    if timed:
+        parts.append(f"{timed} more need about {seconds / 3600:.1f} h of one process (parallel one-thread chains "
+                     "divide it)")
+    if unknown:
+        parts.append(f"{unknown} cannot be timed yet (no finished row of their kind)")
+    return "\n".join(lines) + "\n\n" + "; ".join(parts) + ".\n"
+
+
 def add_experiment_cli(sub) -> None:
     """``styleinv experiment NAME|all|list``, wired in by :mod:`styleinv_lib.cli`."""
     from .profiles import PROFILES
@@ -587,7 +729,9 @@ def add_experiment_cli(sub) -> None:
                        description="Run named experiments (train or resume, evaluate, one JSON row each in "
                                    f"<root>/{RESULTS_FILE}); rerunning skips finished ones. 'list' shows them.")
     p.add_argument("name", help=f"one of {', '.join(EXPERIMENTS)}, several joined by commas (full,static), 'all', "
-                                "'list', or 'report' (Tables 3 and 1 over the training seeds of the finished rows)")
+                                "'list', 'report' (Tables 3 and 1 over the training seeds of the finished rows), or "
+                                "'status' (which rows of --names and --seeds are finished, training or left, and "
+                                "about how long the rest takes)")
     p.add_argument("--profile", default=None, help=f"one of {', '.join(PROFILES)} (default: $STYLEINV_PROFILE)")
     p.add_argument("--data", type=Path, default=Path("data/synthfaces"), help="the video dataset (default "
                                                                              "data/synthfaces)")
@@ -601,6 +745,7 @@ def add_experiment_cli(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--results", type=Path, default=None, help="report: read this results file (e.g. "
                                                                "checkpoints/experiments_v2_cpu.jsonl), not the root's")
+    p.add_argument("--names", default="all", help="status: the experiments to list, joined by commas (default all)")
     p.add_argument("--spread", type=Path, default=None, help="report: the protocol-seed spread of the full model "
                                                               "(benchmarks/protocol_spread.py's output)")
     p.set_defaults(handler=run_experiment_cli)
@@ -613,10 +758,11 @@ def run_experiment_cli(args) -> int:
         return 0
     if args.name == "report":
         return _report_cli(args)
-    names = list(EXPERIMENTS) if args.name == "all" else [n for n in args.name.split(",") if n]
+    chosen = args.names if args.name == "status" else args.name
+    names = list(EXPERIMENTS) if chosen == "all" else [n for n in chosen.split(",") if n]
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or not names:
-        raise ValueError(f"unknown experiment {', '.join(map(repr, unknown)) or repr(args.name)}: choose one of "
+        raise ValueError(f"unknown experiment {', '.join(map(repr, unknown)) or repr(chosen)}: choose one of "
                          f"{', '.join(EXPERIMENTS)} (several joined by commas), 'all' or 'list'")
     for what in ("data", "generator", "encoder"):
         if not getattr(args, what).exists():
@@ -627,6 +773,11 @@ def run_experiment_cli(args) -> int:
         raise ValueError(f"--seeds {args.seeds!r}: give integers joined by commas, e.g. 0,1,2") from None
     if not seeds or min(seeds) < 0:
         raise ValueError(f"--seeds {args.seeds!r}: give non-negative integers joined by commas, e.g. 0,1,2")
+    if args.name == "status":
+        print(status_markdown(experiment_status(names, seeds, args.profile, data=args.data, generator=args.generator,
+                                                encoder=args.encoder, root=args.root, device=args.device,
+                                                total_kimg=args.kimg)))
+        return 0
     for seed in seeds:
         for name in names:
             if seed and EXPERIMENTS[name].kind in REFERENCE_KINDS:
@@ -668,7 +819,7 @@ def _report_cli(args) -> int:
 
 __all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
            "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run",
-           "experiment_config", "experiment_report", "is_synthfaces", "latest_rows", "probe_markdown", "probe_report",
-           "read_results", "rendered_dataset", "report_markdown", "results_or_committed", "rows_by_seed",
-           "run_experiment", "run_experiment_cli", "run_folder", "seed_values",
-           "seeded_results_or_committed"]
+           "experiment_config", "experiment_report", "experiment_status", "is_synthfaces", "latest_rows",
+           "probe_markdown", "probe_report", "read_results", "rendered_dataset", "report_markdown",
+           "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli", "run_folder", "seed_values",
+           "seeded_results_or_committed", "status_markdown", "time_left"]

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from styleinv_lib.cli import main as cli_main
 from styleinv_lib.experiments import (
-    EXPERIMENTS, PAPER_TABLE1, REFERENCE_KINDS, experiment_config, latest_rows, read_results, rows_by_seed,
-    run_experiment,
+    EXPERIMENTS, PAPER_TABLE1, REFERENCE_KINDS, experiment_config, experiment_status, latest_rows, read_results,
+    rows_by_seed, run_experiment, status_markdown, time_left,
 )
 
 from test_styleinv import write_assets  # test_styleinv's small G, encoder and dataset
@@ -59,8 +60,25 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
 
     monkeypatch.setitem(PROTOCOL_PRESETS, "smoke", Protocol(**TINY_PROTOCOL))
     paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
+
+    def states(seeds=(0,), names=PATHS, **overrides):
+        status = experiment_status(names, list(seeds), "smoke", root=tmp_path, device="cpu", **paths,
+                                   **{**SMALL, **overrides})
+        return {(e["experiment"], e["seed"]): e for e in status}
+
+    assert {k: e["state"] for k, e in states().items()} == {(n, 0): "pending" for n in PATHS}
     rows = [run_experiment(name, "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
             for name in PATHS]
+    # the re-run's status: finished rows with their times, the other seed left, and what the rest costs
+    status = states(seeds=(0, 1), names=[*PATHS, "real_heldout"])
+    assert {k: e["state"] for k, e in status.items()} == {
+        **{(n, 0): "finished" for n in PATHS}, **{(n, 1): "pending" for n in PATHS}, ("real_heldout", 0): "pending"}
+    assert (status["full", 0]["train_seconds"], status["full", 0]["kimg"]) == (rows[0]["train_seconds"],
+                                                                               rows[0]["kimg"])
+    seconds, unknown = time_left(list(status.values()))
+    assert unknown == 1 and seconds > 0                 # the reference row: no finished reference row to time it
+    assert "4 of 9 rows finished; 4 more need about" in status_markdown(list(status.values()))
+    assert "; 1 cannot be timed yet" in status_markdown(list(status.values()))
     assert set(PATHS) <= set(MODELS) and [r["experiment"] for r in read_results(tmp_path)] == PATHS
     for row in rows:
         assert set(row["protocol"]["metrics"]) == {"fid", "fvd16"} and row["protocol"]["comparable_to_paper"] is False
@@ -86,6 +104,18 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
     assert again == rows[0] and len(read_results(tmp_path)) == len(PATHS)
     assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
+    # a run that would train longer is interrupted, one of another configuration is stale, one being trained says
+    # who trains it; asking changes nothing
+    longer = states(names=["full"], total_kimg=2 * rows[0]["kimg"])["full", 0]
+    assert longer["state"] == "interrupted" and longer["kimg"] == rows[0]["kimg"]
+    assert longer["train_seconds"] == pytest.approx(rows[0]["train_seconds"], abs=0.2)
+    stale = states(names=["full"], lambda_w_reg=0.1)["full", 0]
+    assert stale["state"] == "stale" and stale["changed"] == ["lambda_w_reg"] and stale["kimg"] == 0
+    from styleinv_lib.train.run_lock import RunLock
+    with RunLock(tmp_path / "full-smoke"):
+        training = states(names=["full"], total_kimg=2 * rows[0]["kimg"])["full", 0]
+    assert training["state"] == "training" and training["holder"]["pid"] == os.getpid()
+    assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
     # a changed configuration never resumes the old model: the old run is kept aside, the new one trains afresh
     changed = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths,
                              **{**SMALL, "lambda_w_reg": 0.1})
@@ -107,6 +137,8 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     # evaluates it without training, and its row records the run's training time, not this process's
     results = tmp_path / "results.jsonl"
     results.write_text("".join(line + "\n" for line in results.read_text().splitlines()[:-1]))
+    lost = states(seeds=(1,), names=["full"], lambda_w_reg=0.1)["full", 1]
+    assert lost["state"] == "trained" and lost["kimg"] == lost["total_kimg"] == seeded["kimg"]
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
                            **{**SMALL, "lambda_w_reg": 0.1})
     assert again["protocol"]["metrics"] == seeded["protocol"]["metrics"] and again["kimg"] == seeded["kimg"]
@@ -116,6 +148,13 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     assert rows_by_seed(read_results(tmp_path), "smoke")["full"] == {0: changed, 1: again}
     assert cli_main(["experiment", "full", "--seeds", "0,x", "--data", str(assets / "data")]) == 2
     assert cli_main(["experiment", "list"]) == 0
+    capsys.readouterr()
+    assert cli_main(["experiment", "status", "--names", "full,static", "--seeds", "0,1", "--profile", "smoke",
+                     "--root", str(tmp_path), "--kimg", str(seeded["kimg"]), "--device", "cpu",
+                     *[a for k, v in paths.items() for a in (f"--{k}", str(v))]]) == 0
+    table = capsys.readouterr().out
+    assert "| full | 0 | stale (differs in" in table and "| static | 0 | pending |" in table, table
+    assert cli_main(["experiment", "status", "--names", "full,nonsense", "--data", str(assets / "data")]) == 2
     assert cli_main(["experiment", "nonsense", "--data", str(assets / "data")]) == 2
     assert cli_main(["experiment", "full,nonsense", "--data", str(assets / "data")]) == 2
     with pytest.raises(ValueError, match="unknown experiment"):
@@ -243,6 +282,22 @@ def test_the_report_judges_table_3_over_training_seeds_against_the_protocol_spre
     out = capsys.readouterr().out
     # no_encoder on all three metrics, and no_ffa_d_no_l2 on FID, where the paper also has it below the full model
     assert out.count("**reproduced**") == 4 and "Table 1" in out and "not enough rows yet" in out
+
+
+def test_time_left_prices_each_unfinished_row_at_its_kinds_measured_rates():
+    def entry(kind, state, kimg, total, train, evaluation=None):
+        return {"experiment": "x", "seed": 0, "kind": kind, "state": state, "kimg": kimg, "total_kimg": total,
+                "train_seconds": train, "eval_seconds": evaluation}
+
+    finished = [entry("styleinv", "finished", 12, 12, 1200, 600), entry("styleinv", "finished", 12, 12, 2400, 400)]
+    # 150 s per kimg and 500 s of evaluation, from the finished rows
+    assert time_left(finished + [entry("styleinv", "pending", 0, 12, 0)]) == (12 * 150 + 500, 0)
+    assert time_left(finished + [entry("styleinv", "interrupted", 4, 12, 999)]) == (8 * 150 + 500, 0)
+    assert time_left(finished + [entry("styleinv", "trained", 12, 12, 999)]) == (500, 0)
+    assert time_left(finished + [entry("styleinv", "stale", 6, 12, 0)]) == (12 * 150 + 500, 0)  # starts afresh
+    # a kind with no finished row cannot be priced, however far its own run got
+    assert time_left(finished + [entry("autoregressive", "training", 1, 3, 100)]) == (0, 1)
+    assert time_left(finished) == (0, 0)
 
 
 def test_the_probe_report_judges_each_probe_quantity_over_training_seeds():

@@ -633,14 +633,17 @@ def _hold_lock(run_dir) -> subprocess.Popen:
 
 
 def test_a_second_writer_is_refused_while_the_first_runs_and_a_killed_one_never_blocks(tmp_path):
-    from styleinv_lib.train.run_lock import RunFolderLocked
+    from styleinv_lib.train.run_lock import RunFolderLocked, lock_holder
 
     run = tmp_path / "run"
+    assert lock_holder(run) is None                     # no folder yet
     make_loop(TinyStage(), run, steps=4).run()          # a finished run with snapshots and a config
+    assert lock_holder(run) is None, "a finished run holds nothing"
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "run.lock"}
     (run / "snapshot-00000009.safetensors.tmp").write_bytes(b"the other run's half-written snapshot")
     holder = _hold_lock(run)
     try:
+        assert lock_holder(run)["pid"] == holder.pid and str(run) in lock_holder(run)["command"]
         with pytest.raises(RunFolderLocked, match=rf"in use by another training run \(pid {holder.pid} on "):
             make_loop(TinyStage(seed=1), run, steps=8, resume="auto").run()
         after = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != "run.lock"}
@@ -649,6 +652,11 @@ def test_a_second_writer_is_refused_while_the_first_runs_and_a_killed_one_never_
         holder.kill()                                   # kill -9: no chance to clean up
         holder.wait()
     assert json.loads((run / "run.lock").read_text())["pid"] == holder.pid, "the dead run's lock file is still there"
+    assert lock_holder(run) is None, "a dead holder is nobody"
+    record = json.loads((run / "run.lock").read_text())
+    (run / "run.lock").write_text(json.dumps({**record, "host": "another-host"}))
+    assert lock_holder(run) == {**record, "host": "another-host", "unverified": True}  # cannot be checked from here
+    (run / "run.lock").write_text(json.dumps(record))
     res = make_loop(TinyStage(), run, steps=8, resume="auto").run()   # ... and is taken over
     assert res.step == 8 and res.resumed_from.name == "snapshot-00000004.safetensors"
     assert (run / "run.lock").read_text() == "", "released at the end"

@@ -49,6 +49,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def lock_holder(run_dir: str | os.PathLike) -> dict | None:
+    """Who is training in ``run_dir`` now: the holder's record (pid, host, command, start time), or None.
+
+    Read-only, so that asking never disturbs a run that is starting: the record a holder writes into ``run.lock``
+    counts while its pid is alive on this host (a holder that exits empties the file; one killed leaves a dead pid).
+    A holder on another host cannot be checked from here; its record is returned with ``"unverified": True``."""
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        info = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    if not isinstance(pid, int):
+        return None
+    if info.get("host") != socket.gethostname():
+        return {**info, "unverified": True}
+    return info if _pid_alive(pid) else None
+
+
 class RunLock:
     """Exclusive lock on a run folder; use as a context manager or call :meth:`acquire` / :meth:`release`.
 
