@@ -118,7 +118,8 @@ def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **o
 #: run stale: where it runs, and how long and how often it snapshots (resuming extends or shortens training).
 _RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
 #: StyleInV settings added after rows were committed, with the behaviour every run had before they existed.
-_BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "mbstd_group": 4, "x0_noise": "const"}
+_BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "mbstd_group": 4, "x0_noise": "const",
+                       "lambda_d_slow": 0.0}
 
 
 def _effective_settings(values: dict, before: dict) -> dict:

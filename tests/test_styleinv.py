@@ -304,6 +304,36 @@ def test_ablation_flags_change_exactly_what_they_say(assets):
         assert (not torch.equal(before, stage.SI.head.weight)) == moves
 
 
+def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_them(assets):
+    """``lambda_d_slow`` (not in the paper): real clips slowed to at most a quarter of their motion, with their real
+    timestamps, become extra fakes for D; StyleInV's update and every other random draw stay as they were."""
+    stage = StyleInVStage(_cfg(assets))
+    slow, ts = stage.slowed_real_clips(3)
+    assert slow.shape == (4, 4, 3, 32, 32) and (ts[:, 0] == 0).all() and torch.equal(ts, ts.round())
+    again, ts_again = stage.slowed_real_clips(3)
+    assert torch.equal(slow, again) and torch.equal(ts, ts_again)              # a pure function of the step
+    # rebuild each clip from the same draws: frames t0 + round(s (t_i - t0)), s in [0, 1/4)
+    rng = stage._rng(3, 5)
+    vids = rng.integers(0, stage.data.num_videos, size=stage.local_batch)
+    for b, v in enumerate(vids):
+        start, t = stage.sampler(rng, stage.data.num_frames(int(v)))
+        share = rng.uniform(0.0, stage.SLOW_MAX)
+        shown = start + np.rint(share * t).astype(np.int64)
+        assert np.array_equal(t, ts[b].numpy()) and shown[-1] - shown[0] <= (t[-1] - t[0]) / 4 + 0.5
+        expected = stage.data.read_frames(int(v), shown).float().div(127.5).sub(1)
+        assert torch.equal(slow[b], expected)
+    # on: D takes one more term, StyleInV's step is the same; off: no such term
+    plain, slowed = StyleInVStage(_cfg(assets)), StyleInVStage(_cfg(assets, lambda_d_slow=1.0))
+    logs_plain, logs_slowed = plain.step(0), slowed.step(0)
+    assert "Loss/scores/slowed_real" in logs_slowed and "Loss/scores/slowed_real" not in logs_plain
+    assert logs_plain["Loss/SI/total"] == logs_slowed["Loss/SI/total"]          # same draws, same kernels
+    assert all(torch.equal(a, b) for a, b in zip(plain.SI.parameters(), slowed.SI.parameters()))
+    assert logs_slowed["Loss/D/loss"] > logs_plain["Loss/D/loss"]               # a softplus term more
+    assert any(not torch.equal(a, b) for a, b in zip(plain.D.parameters(), slowed.D.parameters()))
+    with pytest.raises(ValueError, match="lambda_d_slow"):
+        StyleInVStage(_cfg(assets, lambda_d_slow=-1.0))
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_ffa_st_resumes_bit_exactly(assets, tmp_path, precision):
     """Within one precision a resumed run equals the straight one bit for bit (bf16 autocast included)."""

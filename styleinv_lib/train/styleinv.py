@@ -99,6 +99,8 @@ class StyleInVConfig:
     lambda_adv: float = 1.0
     lambda_recon: float = 10.0          # Eq. 4 (0: "w/o L2")
     lambda_w_reg: float = 0.05          # Eq. 5
+    lambda_d_slow: float = 0.0          # not in the paper: real clips slowed down (see slowed_real_clips) as extra
+                                        # fakes for D, weighted so, so that frame quality alone cannot satisfy D
     r1_gamma: float = 1.0
     r1_interval: int = 16
     # optimisation
@@ -147,6 +149,8 @@ class StyleInVConfig:
             raise ValueError(f"metrics must be '' or 'probe', got {self.metrics!r}")
         if self.x0_noise not in ("const", "random"):
             raise ValueError(f"x0_noise must be 'const' or 'random', got {self.x0_noise!r}")
+        if self.lambda_d_slow < 0:
+            raise ValueError(f"lambda_d_slow must be 0 (off) or positive, got {self.lambda_d_slow}")
         if self.mbstd_group < 0:
             raise ValueError(f"mbstd_group must be 0 (the whole batch) or positive, got {self.mbstd_group}")
 
@@ -297,6 +301,26 @@ class StyleInVStage:
         x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
         return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
 
+    #: Slowed real clips replay the first ``SLOW_MAX`` of their motion at most (a share drawn per clip from 0).
+    SLOW_MAX = 0.25
+
+    def slowed_real_clips(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real clips whose motion is slowed down: frames ``t0 + round(s · (t_i - t0))`` with ``s ~ U[0, SLOW_MAX]``,
+        shown with the clip's real timestamps ``t_i`` (at ``s`` near 0, a real face held still).  Not in the paper:
+        with the image generator frozen, D can tell every fake from every real by the frames alone and then scores
+        a still real clip as high as a moving one (``benchmarks/d_motion_sensitivity.py``); D trained to reject
+        these (``lambda_d_slow``) must judge how much a clip moves in its time."""
+        rng = self._rng(step, 5)
+        vids = rng.integers(0, self.data.num_videos, size=self.local_batch)
+        frames, times = [], []
+        for v in vids:
+            start, ts = self.sampler(rng, self.data.num_frames(int(v)))
+            share = rng.uniform(0.0, self.SLOW_MAX)
+            frames.append(self.data.read_frames(int(v), start + np.rint(share * ts).astype(np.int64)))
+            times.append(ts)
+        x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
+        return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
+
     def fake_inputs(self, step: int, what: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(z, motion seeds, timestamps)`` of a fake batch: integer times from the same sampler as the reals."""
         rng = self._rng(step, what)
@@ -380,6 +404,10 @@ class StyleInVStage:
         fake_logits = self.run_D(*self.d_input(frames, ts_f, x0))
         real_logits = self.run_D(*self.d_input(real, ts_r))
         loss_d = d_logistic_loss(real_logits, fake_logits)
+        if cfg.lambda_d_slow > 0:
+            slow_logits = self.run_D(*self.d_input(*self.slowed_real_clips(step)))
+            loss_d = loss_d + cfg.lambda_d_slow * F.softplus(slow_logits).mean()
+            logs["Loss/scores/slowed_real"] = slow_logits.detach().mean()
         if self.ada is not None:
             self.ada.accumulate(real_logits.detach())
         self._backward_step(loss_d, self.opt_D, d_params, "D")
