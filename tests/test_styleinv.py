@@ -334,6 +334,34 @@ def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_
         StyleInVStage(_cfg(assets, lambda_d_slow=-1.0))
 
 
+def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp_path):
+    """``train.motion_sensitivity``: a run's D, loaded back, scores the five kinds of clip reproducibly; an untrained
+    StyleInV plays G(w0) held still, so D cannot tell its fakes from the same fakes held still."""
+    from styleinv_lib.train.motion_sensitivity import CLIP_KINDS, discriminator_scores, load_stage, score_gaps
+
+    fresh = StyleInVStage(_cfg(assets, precision="fp32"))   # bf16 would round G(w0) alone and in a batch apart
+    scores = discriminator_scores(fresh, 2)
+    assert set(scores) == set(CLIP_KINDS) and all(v.shape == (8,) for v in scores.values())
+    assert fresh.D.training, "the stage is left as it was"
+    still = score_gaps(scores)["fake > fake held still"]
+    assert abs(still["gap"]) < 1e-3, still                  # the residual starts at zero: a still video
+    assert score_gaps(scores)["real > real held still"]["gap"] != 0
+    run = train_styleinv(_cfg(assets, total_kimg=0.008, snapshot_kimg=0.008), tmp_path / "run", progress=False,
+                         tensorboard=False)
+    loaded = load_stage(tmp_path / "run")
+    for name in ("D", "SI_ema"):
+        trained, back = getattr(run.stage, name).state_dict(), getattr(loaded, name).state_dict()
+        assert all(torch.equal(trained[k], back[k]) for k in trained), name
+    a, b = discriminator_scores(loaded, 2, seed=1), discriminator_scores(loaded, 2, seed=1)
+    assert all(torch.equal(a[k], b[k]) for k in CLIP_KINDS)  # the same clips, the same scores
+    assert not torch.equal(a["real"], discriminator_scores(loaded, 2, seed=2)["real"])
+    gaps = score_gaps({"x": torch.tensor([1.0, 2.0, 3.0, 4.0]), "y": torch.tensor([0.0, 3.0, 1.0, 4.0])},
+                      pairs=[("x", "y")])
+    assert gaps == {"x > y": {"gap": 0.5, "ranked_above": 0.5}}
+    with pytest.raises(FileNotFoundError, match="no snapshot"):
+        load_stage(tmp_path)
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_ffa_st_resumes_bit_exactly(assets, tmp_path, precision):
     """Within one precision a resumed run equals the straight one bit for bit (bf16 autocast included)."""
