@@ -2,6 +2,8 @@
 
     python benchmarks/styleinv_recipe.py runs/si-A runs/si-B --profile cpu \\
         --out benchmarks/results/styleinv_recipe_cpu
+    python benchmarks/styleinv_recipe.py runs/experiments/full-cpu runs/si-slow1 --profile cpu \\
+        --out benchmarks/results/styleinv_recipe_cpu --append      # add rows, keep the earlier ones
 
 Each run folder's ``config.json`` is compared with the profile's preset (paths and bookkeeping left out), so a row
 names only what was changed; ``metrics.jsonl`` holds the in-training SynthFaces probe evaluations (identity share,
@@ -50,15 +52,18 @@ def summarise(run: Path, preset: dict) -> dict:
             "train_hours_logged": round(seconds / 3600, 2), "evaluations": evals}
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], at: float | None = None) -> str:
+    """The last evaluation of each run (``at``: the last one at or before that many kimg, so that runs of different
+    lengths are compared at the same point)."""
     stats = ("yaw_std", "yaw_speed", "pitch_speed", "mouth_speed", "blink_rate")
     head = ["run", "changed from the preset", "kimg", "‖w_t − w0‖"] + [f"{s} ratio" for s in stats] + \
         ["identity@16", "identity@128", "max jump", "first-frame PSNR"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        if not r["evaluations"]:
+        evals = [e for e in r["evaluations"] if at is None or e["kimg"] <= at + 1e-9]
+        if not evals:
             continue
-        e = r["evaluations"][-1]
+        e = evals[-1]
         changed = ", ".join(f"{k}={v}" for k, v in r["changed"].items()) or "(preset)"
         cells = [r["run"], changed, f"{e['kimg']:.1f}",
                  "" if e["latent_distance"] is None else f"{e['latent_distance']:.3f}"]
@@ -67,6 +72,8 @@ def table(rows: list[dict]) -> str:
                   f"{e.get('max_jump_ratio', float('nan')):.2f}", f"{e.get('first_frame_psnr', float('nan')):.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if at is not None:
+        lines.append(f"Each run at its last evaluation up to {at:g} kimg.")
     lines.append("Targets (results issue, item 3): " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()) + ".")
     return "\n".join(lines) + "\n"
 
@@ -102,6 +109,9 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", type=Path, help="StyleInV run folders")
     p.add_argument("--profile", default="cpu", help="the preset the runs are compared with")
     p.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json, .md, .png")
+    p.add_argument("--at", type=float, default=None, help="table: each run's last evaluation up to this kimg")
+    p.add_argument("--append", action="store_true", help="keep the rows already in OUT.json (runs whose folders are "
+                                                         "gone); a run of the same name is replaced")
     args = p.parse_args(argv)
 
     from dataclasses import asdict
@@ -110,11 +120,19 @@ def main(argv=None) -> int:
 
     preset = asdict(config_for_profile(args.profile))
     rows = [summarise(run, preset) for run in args.runs]
+    previous = args.out.with_suffix(".json")
+    if args.append and previous.exists():
+        earlier = json.loads(previous.read_text())
+        if earlier.get("profile") != args.profile:
+            raise ValueError(f"{previous}: rows of the {earlier.get('profile')} profile, not {args.profile}")
+        names = {r["run"] for r in rows}
+        rows = [r for r in earlier["runs"] if r["run"] not in names] + rows
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps({"profile": args.profile, "runs": rows}, indent=1) + "\n")
-    args.out.with_suffix(".md").write_text(table(rows))
+    args.out.with_suffix(".md").write_text(table(rows) if args.at is None else
+                                           table(rows) + "\n" + table(rows, args.at))
     plot(rows, args.out.with_suffix(".png"))
-    print(table(rows))
+    print(args.out.with_suffix(".md").read_text())
     return 0
 
 
