@@ -291,12 +291,17 @@ class StyleInVStage:
 
     def real_clips(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(frames B×K×3×R×R in [-1, 1], timestamps B×K)``: a pure function of the step (exact resume)."""
-        rng = self._rng(step, 1)
+        return self._draw_clips(self._rng(step, 1))
+
+    def _draw_clips(self, rng: np.random.Generator, slow_max: float | None = None):
+        """Real clips of random videos, each from the clip sampler; ``slow_max``: show frames
+        ``t0 + round(s · (t_i - t0))``, ``s ~ U[0, slow_max]``, instead of ``t_i`` (the timestamps stay ``t_i``)."""
         vids = rng.integers(0, self.data.num_videos, size=self.local_batch)
         frames, times = [], []
         for v in vids:
             start, ts = self.sampler(rng, self.data.num_frames(int(v)))
-            frames.append(self.data.read_frames(int(v), start + ts))          # K×3×R×R uint8
+            shown = ts if slow_max is None else np.rint(rng.uniform(0.0, slow_max) * ts).astype(np.int64)
+            frames.append(self.data.read_frames(int(v), start + shown))          # K×3×R×R uint8
             times.append(ts)
         x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
         return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
@@ -310,16 +315,7 @@ class StyleInVStage:
         with the image generator frozen, D can tell every fake from every real by the frames alone and then scores
         a still real clip as high as a moving one (``benchmarks/d_motion_sensitivity.py``); D trained to reject
         these (``lambda_d_slow``) must judge how much a clip moves in its time."""
-        rng = self._rng(step, 5)
-        vids = rng.integers(0, self.data.num_videos, size=self.local_batch)
-        frames, times = [], []
-        for v in vids:
-            start, ts = self.sampler(rng, self.data.num_frames(int(v)))
-            share = rng.uniform(0.0, self.SLOW_MAX)
-            frames.append(self.data.read_frames(int(v), start + np.rint(share * ts).astype(np.int64)))
-            times.append(ts)
-        x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
-        return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
+        return self._draw_clips(self._rng(step, 5), slow_max=self.SLOW_MAX)
 
     def fake_inputs(self, step: int, what: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(z, motion seeds, timestamps)`` of a fake batch: integer times from the same sampler as the reals."""
