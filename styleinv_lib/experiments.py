@@ -119,7 +119,7 @@ def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **o
 _RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
 #: StyleInV settings added after rows were committed, with the behaviour every run had before they existed.
 _BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "mbstd_group": 4, "x0_noise": "const",
-                       "lambda_d_slow": 0.0}
+                       "lambda_d_slow": 0.0, "d_slow_max": 0.25}
 
 
 def _effective_settings(values: dict, before: dict) -> dict:

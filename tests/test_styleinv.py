@@ -305,8 +305,8 @@ def test_ablation_flags_change_exactly_what_they_say(assets):
 
 
 def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_them(assets):
-    """``lambda_d_slow`` (not in the paper): real clips slowed to at most a quarter of their motion, with their real
-    timestamps, become extra fakes for D; StyleInV's update and every other random draw stay as they were."""
+    """``lambda_d_slow`` (not in the paper): real clips slowed to at most ``d_slow_max`` of their motion, with their
+    real timestamps, become extra fakes for D; StyleInV's update and every other random draw stay as they were."""
     stage = StyleInVStage(_cfg(assets))
     slow, ts = stage.slowed_real_clips(3)
     assert slow.shape == (4, 4, 3, 32, 32) and (ts[:, 0] == 0).all() and torch.equal(ts, ts.round())
@@ -317,7 +317,7 @@ def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_
     vids = rng.integers(0, stage.data.num_videos, size=stage.local_batch)
     for b, v in enumerate(vids):
         start, t = stage.sampler(rng, stage.data.num_frames(int(v)))
-        share = rng.uniform(0.0, stage.SLOW_MAX)
+        share = rng.uniform(0.0, stage.cfg.d_slow_max)
         shown = start + np.rint(share * t).astype(np.int64)
         assert np.array_equal(t, ts[b].numpy()) and shown[-1] - shown[0] <= (t[-1] - t[0]) / 4 + 0.5
         expected = stage.data.read_frames(int(v), shown).float().div(127.5).sub(1)
@@ -330,8 +330,12 @@ def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_
     assert all(torch.equal(a, b) for a, b in zip(plain.SI.parameters(), slowed.SI.parameters()))
     assert logs_slowed["Loss/D/loss"] > logs_plain["Loss/D/loss"]               # a softplus term more
     assert any(not torch.equal(a, b) for a, b in zip(plain.D.parameters(), slowed.D.parameters()))
+    held = StyleInVStage(_cfg(assets, d_slow_max=0.0)).slowed_real_clips(3)[0]
+    assert torch.equal(held, held[:, :1].expand_as(held))                      # share 0: a real face held still
     with pytest.raises(ValueError, match="lambda_d_slow"):
         StyleInVStage(_cfg(assets, lambda_d_slow=-1.0))
+    with pytest.raises(ValueError, match="d_slow_max"):
+        StyleInVStage(_cfg(assets, d_slow_max=1.5))
 
 
 def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp_path):

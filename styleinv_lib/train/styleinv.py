@@ -101,6 +101,7 @@ class StyleInVConfig:
     lambda_w_reg: float = 0.05          # Eq. 5
     lambda_d_slow: float = 0.0          # not in the paper: real clips slowed down (see slowed_real_clips) as extra
                                         # fakes for D, weighted so, so that frame quality alone cannot satisfy D
+    d_slow_max: float = 0.25            # ... showing at most this share of their motion (0: held still)
     r1_gamma: float = 1.0
     r1_interval: int = 16
     # optimisation
@@ -151,6 +152,8 @@ class StyleInVConfig:
             raise ValueError(f"x0_noise must be 'const' or 'random', got {self.x0_noise!r}")
         if self.lambda_d_slow < 0:
             raise ValueError(f"lambda_d_slow must be 0 (off) or positive, got {self.lambda_d_slow}")
+        if not 0 <= self.d_slow_max <= 1:
+            raise ValueError(f"d_slow_max must be a share of the motion in [0, 1], got {self.d_slow_max}")
         if self.mbstd_group < 0:
             raise ValueError(f"mbstd_group must be 0 (the whole batch) or positive, got {self.mbstd_group}")
 
@@ -306,16 +309,14 @@ class StyleInVStage:
         x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
         return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
 
-    #: Slowed real clips replay the first ``SLOW_MAX`` of their motion at most (a share drawn per clip from 0).
-    SLOW_MAX = 0.25
-
     def slowed_real_clips(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Real clips whose motion is slowed down: frames ``t0 + round(s · (t_i - t0))`` with ``s ~ U[0, SLOW_MAX]``,
-        shown with the clip's real timestamps ``t_i`` (at ``s`` near 0, a real face held still).  Not in the paper:
+        """Real clips whose motion is slowed down: frames ``t0 + round(s · (t_i - t0))`` with ``s`` drawn per clip
+        from ``U[0, d_slow_max]``, shown with the clip's real timestamps ``t_i`` (at ``s`` near 0, a real face held
+        still).  Not in the paper:
         with the image generator frozen, D can tell every fake from every real by the frames alone and then scores
         a still real clip as high as a moving one (``benchmarks/d_motion_sensitivity.py``); D trained to reject
         these (``lambda_d_slow``) must judge how much a clip moves in its time."""
-        return self._draw_clips(self._rng(step, 5), slow_max=self.SLOW_MAX)
+        return self._draw_clips(self._rng(step, 5), slow_max=self.cfg.d_slow_max)
 
     def fake_inputs(self, step: int, what: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(z, motion seeds, timestamps)`` of a fake batch: integer times from the same sampler as the reals."""
