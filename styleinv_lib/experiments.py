@@ -611,7 +611,7 @@ def _trained_so_far(run: Path) -> tuple[float, float]:
 
 def experiment_status(names, seeds, profile=None, *, data, generator, encoder, root, **overrides) -> list[dict]:
     """Where a re-run stands, read from ``root`` without changing anything: one entry per (experiment, seed) that
-    ``styleinv experiment NAMES --seeds SEEDS`` would produce (a reference row once), with its ``state``:
+    ``styleinv experiment NAMES --seeds SEEDS`` would produce (a reference row with seed 0 only), with its ``state``:
 
     * ``finished``: its row is in the results (same configuration and seed);
     * ``training``: a live process holds the run folder's lock (``holder``: its pid and command);
@@ -633,9 +633,8 @@ def experiment_status(names, seeds, profile=None, *, data, generator, encoder, r
             entry = {"experiment": name, "seed": int(seed), "kind": exp.kind, "kimg": 0.0, "total_kimg": 0.0,
                      "train_seconds": 0.0, "eval_seconds": None}
             if exp.kind in REFERENCE_KINDS:
-                if seed != seeds[0]:
-                    continue                                 # a reference row trains nothing: it is listed once
-                entry["seed"] = 0
+                if seed:
+                    continue                                 # run (and listed) with seed 0 only, as the runner does
                 done = _finished_row(root, name, prof.name, _reference_key(exp, prof.name, data=data,
                                                                            generator=generator))
                 entry["state"] = "pending" if done is None else "finished"

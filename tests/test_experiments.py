@@ -79,6 +79,7 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     assert unknown == 1 and seconds > 0                 # the reference row: no finished reference row to time it
     assert "4 of 9 rows finished; 4 more need about" in status_markdown(list(status.values()))
     assert "; 1 cannot be timed yet" in status_markdown(list(status.values()))
+    assert list(states(seeds=(1, 2), names=["real_heldout", "full"])) == [("full", 1), ("full", 2)]  # as the runner
     assert set(PATHS) <= set(MODELS) and [r["experiment"] for r in read_results(tmp_path)] == PATHS
     for row in rows:
         assert set(row["protocol"]["metrics"]) == {"fid", "fvd16"} and row["protocol"]["comparable_to_paper"] is False
