@@ -364,6 +364,12 @@ def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp
     assert gaps == {"x > y": {"gap": 0.5, "ranked_above": 0.5}}
     with pytest.raises(FileNotFoundError, match="no snapshot"):
         load_stage(tmp_path)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "G.safetensors").write_bytes((assets / "G.safetensors").read_bytes())
+    assert load_stage(tmp_path / "run", generator=moved / "G.safetensors").cfg.generator == str(moved / "G.safetensors")
+    with pytest.raises(ValueError, match="only generator, encoder and data"):
+        load_stage(tmp_path / "run", lr=1.0)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

@@ -27,9 +27,10 @@ PAIRS = (("real", "real held still"), ("real", "real, other subjects"), ("real",
 __all__ = ["CLIP_KINDS", "PAIRS", "discriminator_scores", "load_stage", "score_gaps"]
 
 
-def load_stage(run, *, device: str = "cpu"):
+def load_stage(run, *, device: str = "cpu", **paths):
     """The FFA-ST stage of a run (a run folder's newest snapshot, or a snapshot file) with its trained StyleInV, EMA
-    and D, uncompiled, for analysis."""
+    and D, uncompiled, for analysis.  ``paths`` (``generator``, ``encoder``, ``data``) replace the ones the run
+    recorded, for a run whose files have moved or whose paths are relative to another folder."""
     from ..checkpoint import RunDir, load_snapshot
     from .styleinv import STAGE, StyleInVConfig, StyleInVStage
 
@@ -39,7 +40,11 @@ def load_stage(run, *, device: str = "cpu"):
         raise FileNotFoundError(f"{path}: no snapshot to load (a StyleInV run folder or snapshot file)")
     snap = load_snapshot(snapshot, expected_stage=STAGE)
     known = StyleInVConfig.__dataclass_fields__
+    unknown = set(paths) - {"generator", "encoder", "data"}
+    if unknown:
+        raise ValueError(f"load_stage: only generator, encoder and data may be replaced, not {', '.join(unknown)}")
     cfg = StyleInVConfig.from_dict({**{k: v for k, v in snap.config.items() if k in known},
+                                    **{k: str(v) for k, v in paths.items()},
                                     "compile": False, "device": device, "metrics": ""})
     stage = StyleInVStage(cfg)
     stage.load_state(snap)
