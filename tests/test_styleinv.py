@@ -277,8 +277,11 @@ def test_training_follows_the_official_loop_where_it_says_so(assets):
     from dataclasses import asdict
 
     legacy = {k: v for k, v in asdict(old).items()       # (skip_bad off and still_start with the encoder: unhashed)
-              if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad")}
+              if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad",
+                           "lambda_d_slow", "d_slow_max")}
     assert config_hash(old) == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+    assert config_hash(_cfg(assets, lambda_d_slow=1.0)) != config_hash(_cfg(assets))   # on: another experiment
+    assert config_hash(_cfg(assets, d_slow_max=0.05)) != config_hash(_cfg(assets))
 
 
 def test_ablation_flags_change_exactly_what_they_say(assets):
