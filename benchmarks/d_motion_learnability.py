@@ -33,6 +33,7 @@ def main(argv=None) -> int:
     import torch
     import torch.nn.functional as F
 
+    from styleinv_lib.train.motion_sensitivity import held_still, score_clips
     from styleinv_lib.train.styleinv import StyleInVStage, config_for_profile
 
     cfg = config_for_profile(args.profile, data=str(args.data), generator=str(args.generator),
@@ -44,18 +45,10 @@ def main(argv=None) -> int:
     train = [stage.real_clips(i) for i in range(args.batches)]
     test = [stage.real_clips(900_000 + i) for i in range(8)]
 
-    def still(x):
-        return x[:, :1].expand_as(x).contiguous()
-
-    def score(x, t):
-        clip, times = stage.d_input(x, t)
-        if cfg.first_frame_in_d:
-            return D(clip, t=times).float().flatten()
-        return D(clip, delta=times[:, 1:] - times[:, :-1]).float().flatten()
-
     def ranked_above() -> float:
         with torch.no_grad():
-            return float(torch.stack([(score(r, t) > score(still(r), t)).float().mean() for r, t in test]).mean())
+            return float(torch.stack([(score_clips(stage, r, t) > score_clips(stage, held_still(r), t)).float().mean()
+                                      for r, t in test]).mean())
 
     opt = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.0, 0.99), eps=1e-8)
     curve = []
@@ -69,7 +62,7 @@ def main(argv=None) -> int:
         if step == args.steps:
             break
         r, t = train[step % args.batches]
-        loss = F.softplus(-score(r, t)).mean() + F.softplus(score(still(r), t)).mean()
+        loss = F.softplus(-score_clips(stage, r, t)).mean() + F.softplus(score_clips(stage, held_still(r), t)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

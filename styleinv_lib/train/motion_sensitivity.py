@@ -24,7 +24,7 @@ CLIP_KINDS = ("real", "real held still", "real, other subjects", "fake", "fake h
 PAIRS = (("real", "real held still"), ("real", "real, other subjects"), ("real", "fake"),
          ("fake", "fake held still"), ("real held still", "fake held still"))
 
-__all__ = ["CLIP_KINDS", "PAIRS", "discriminator_scores", "load_stage", "score_gaps"]
+__all__ = ["CLIP_KINDS", "PAIRS", "discriminator_scores", "held_still", "load_stage", "score_clips", "score_gaps"]
 
 
 def load_stage(run, *, device: str = "cpu", **paths):
@@ -51,18 +51,22 @@ def load_stage(run, *, device: str = "cpu", **paths):
     return stage
 
 
+def held_still(frames: torch.Tensor) -> torch.Tensor:
+    """Clips ``B×K×…`` with every frame replaced by the first: a still video with the same timestamps."""
+    return frames[:, :1].expand_as(frames).contiguous()
+
+
+def score_clips(stage, frames: torch.Tensor, ts: torch.Tensor) -> torch.Tensor:
+    """The stage's D on clips as given (no augmentation, the uncompiled D in fp32): one logit per clip."""
+    return stage.run_D(*stage.d_input(frames, ts), plain=True, augment=False).flatten()
+
+
 @torch.no_grad()
 def discriminator_scores(stage, batches: int = 16, *, seed: int = 0) -> dict[str, torch.Tensor]:
     """D's logits for ``batches`` batches of each of :data:`CLIP_KINDS` (one value per clip, fp32), drawn at steps
     training never reaches, so the same ``seed`` gives the same clips."""
     was_training = stage.D.training
     stage.D.eval()
-
-    def score(frames, ts):
-        clip, t = stage.d_input(frames, ts)
-        if stage.cfg.first_frame_in_d:
-            return stage.D(clip, t=t).float().flatten()
-        return stage.D(clip, delta=t[:, 1:] - t[:, :-1]).float().flatten()
 
     scores = {kind: [] for kind in CLIP_KINDS}
     try:
@@ -76,11 +80,11 @@ def discriminator_scores(stage, batches: int = 16, *, seed: int = 0) -> dict[str
             z, seeds, ts_f = stage.fake_inputs(step, 2)
             _, x0, _, frames = stage.generate_clip(z, seeds, ts_f, net=stage.SI_ema)
             frames = torch.cat([x0[:, None], frames[:, 1:]], dim=1)
-            scores["real"].append(score(real, ts))
-            scores["real held still"].append(score(real[:, :1].expand_as(real).contiguous(), ts))
-            scores["real, other subjects"].append(score(mixed, ts))
-            scores["fake"].append(score(frames, ts_f))
-            scores["fake held still"].append(score(x0[:, None].expand_as(frames).contiguous(), ts_f))
+            scores["real"].append(score_clips(stage, real, ts))
+            scores["real held still"].append(score_clips(stage, held_still(real), ts))
+            scores["real, other subjects"].append(score_clips(stage, mixed, ts))
+            scores["fake"].append(score_clips(stage, frames, ts_f))
+            scores["fake held still"].append(score_clips(stage, held_still(frames), ts_f))
     finally:
         stage.D.train(was_training)
     return {kind: torch.cat(v) for kind, v in scores.items()}

@@ -352,10 +352,10 @@ class StyleInVStage:
             return frames, ts
         return frames[:, 1:], ts[:, 1:]
 
-    def run_D(self, frames: torch.Tensor, ts: torch.Tensor, plain: bool = False) -> torch.Tensor:
-        """D's fp32 logits for clips (augmented first); ``plain``: the uncompiled D in fp32 (R1's double backward,
-        as in the StyleGAN2 stage)."""
-        if self.augment is not None:
+    def run_D(self, frames: torch.Tensor, ts: torch.Tensor, plain: bool = False, augment: bool = True) -> torch.Tensor:
+        """D's fp32 logits for clips (augmented first unless ``augment`` is off: analysis scores clips as given);
+        ``plain``: the uncompiled D in fp32 (R1's double backward, as in the StyleGAN2 stage)."""
+        if augment and self.augment is not None:
             frames = self.augment(frames)                     # one draw per clip (AugmentPipe on N×T×C×H×W)
         D = self.D if plain else self.D_fwd
         with contextlib.nullcontext() if plain else self.policy.autocast():
