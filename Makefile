@@ -104,26 +104,36 @@ style: data
 # judged against the training and protocol spreads.  `make experiments-status` says where the re-run stands and
 # about how long the rest takes.  Commit what has finished with
 # `python benchmarks/export_experiments.py --tag v2 --partial` (and `--root runs/experiments-sky --tag sky_v2 ...`).
+# The committed rows (COMMITTED, SKY_COMMITTED) count as finished, so a fresh checkout, whose runs/ is empty,
+# continues the re-run where the committed files stand; so does the protocol spread, from the committed network of
+# the full model when its run folder is not here.
 SEEDS ?= 0,1,2
+COMMITTED ?= checkpoints/experiments_v2_$(PROFILE).jsonl
+SKY_COMMITTED ?= checkpoints/experiments_sky_v2_$(PROFILE).jsonl
+FULL_NETWORK ?= checkpoints/styleinv_synthfaces32_v2_$(PROFILE).safetensors
+KNOWN = $(if $(wildcard $(COMMITTED)),--committed $(COMMITTED))
+SKY_KNOWN = $(if $(wildcard $(SKY_COMMITTED)),--committed $(SKY_COMMITTED))
 SKY_GENERATOR ?= checkpoints/stylegan2_synthsky32_cpu.safetensors
 SPREAD ?= checkpoints/protocol_spread_v2_$(PROFILE).json
 SKY_ENCODER ?= checkpoints/encoder_synthsky32_cpu.safetensors
 experiments: data
 	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
-		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS)
+		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS) $(KNOWN)
 	$(BIN)/python benchmarks/protocol_spread.py --root runs/experiments --profile $(PROFILE) --names full \
-		--seeds 1,2,3 --out $(SPREAD)
+		--seeds 1,2,3 --out $(SPREAD) $(KNOWN) \
+		$(if $(wildcard runs/experiments/full-$(PROFILE)),,--model full=$(FULL_NETWORK))
 	$(BIN)/styleinv experiment full,autoregressive,real_heldout,static --profile $(PROFILE) --data data/synthsky \
-		--generator $(SKY_GENERATOR) --encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS)
-	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments --spread $(SPREAD)
-	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments-sky
+		--generator $(SKY_GENERATOR) --encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS) \
+		$(SKY_KNOWN)
+	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments --spread $(SPREAD) $(KNOWN)
+	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments-sky $(SKY_KNOWN)
 
 experiments-status:
 	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
-		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS)
+		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS) $(KNOWN)
 	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthsky --generator $(SKY_GENERATOR) \
 		--encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS) \
-		--names full,autoregressive,real_heldout,static
+		--names full,autoregressive,real_heldout,static $(SKY_KNOWN)
 
 # MathJax 3 for an offline book (the npm registry's package, unpacked; without npm the book loads it from a CDN)
 MATHJAX = .cache/book-static/mathjax/tex-mml-chtml.js

@@ -13,7 +13,9 @@ After ``make experiments PROFILE=cpu`` (``styleinv experiment all --profile cpu 
     python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu --tag v2
 
 ``--partial`` writes the rows that have finished so far (an interrupted multi-session run commits what it has) and
-lists the (experiment, seed) pairs still missing; without it a missing experiment is an error.
+lists the (experiment, seed) pairs still missing; without it a missing experiment is an error.  Rows the results
+file already holds are kept (a fresh checkout's empty ``runs/`` loses nothing; ``styleinv experiment --committed``
+skips them); a row of the root for the same experiment and seed replaces the committed one.
 
 The SynthSky rows (Table 1's sky column: the full model, the baseline and the two references, trained from a
 generator and encoder of their own, with the official sky configuration) go to ``experiments_sky_v2_cpu.jsonl`` and
@@ -28,6 +30,7 @@ import json
 import platform
 from pathlib import Path
 
+from styleinv_lib.fileio import atomic_write_text
 from styleinv_lib.experiments import EXPERIMENTS, REFERENCE_KINDS, read_results, rows_by_seed, run_folder
 from styleinv_lib.train.autoregressive import export_autoregressive
 from styleinv_lib.train.styleinv import export_styleinv
@@ -68,7 +71,9 @@ def main() -> None:
         raise SystemExit(f"unknown experiments: {', '.join(sorted(unknown))}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     suffix = f"{args.tag}_{args.profile}" if args.tag else args.profile
-    seeded = rows_by_seed(read_results(args.root), args.profile)
+    results = args.out / f"experiments_{suffix}.jsonl"
+    local = rows_by_seed(read_results(args.root), args.profile)
+    seeded = rows_by_seed(read_results(args.root, results if results.exists() else None), args.profile)
     wanted = [(n, s) for n in names for s in ([0] if EXPERIMENTS[n].kind in REFERENCE_KINDS else seeds)]
     missing = [(n, s) for n, s in wanted if s not in seeded.get(n, {})]
     if missing and not args.partial:
@@ -76,19 +81,20 @@ def main() -> None:
                          + f"; run styleinv experiment all --profile {args.profile} --seeds {args.seeds} first "
                            "(or pass --partial)")
     lines = []
-    for name, seed in wanted:
+    others = [(n, s) for n in EXPERIMENTS for s in sorted(seeded.get(n, {})) if (n, s) not in wanted]
+    for name, seed in wanted + others:                   # the wanted rows first, then what else the file holds
         if seed not in seeded.get(name, {}):
             continue
         row = dict(seeded[name][seed])
-        row["run"] = Path(row["run"]).name if row["run"] else ""
-        row["hardware"] = f"{args.hardware} ({platform.machine()})"
+        if seed in local.get(name, {}):                  # measured here: a committed row keeps its machine
+            row["run"] = Path(row["run"]).name if row["run"] else ""
+            row["hardware"] = f"{args.hardware} ({platform.machine()})"
         lines.append(json.dumps(row, sort_keys=True))
-    results = args.out / f"experiments_{suffix}.jsonl"
-    results.write_text("\n".join(lines) + "\n")
+    atomic_write_text(results, "\n".join(lines) + "\n")
     print(f"wrote {results} ({len(lines)} rows)")
     if missing:
         print("still missing: " + ", ".join(f"{n} seed {s}" for n, s in missing))
-    for name in (n for n in EXPORTED if n in names and 0 in seeded.get(n, {})):
+    for name in (n for n in EXPORTED if n in names and 0 in local.get(n, {})):
         run = run_folder(args.root, name, args.profile)
         if name == "full" and args.tag in ("", "v2") and _same_as_committed(
                 run, args.out / CHAPTER6.format(profile=args.profile)):

@@ -9,6 +9,10 @@ a rerun skips the (run, seed) pairs the output already holds for the same protoc
 
     python benchmarks/protocol_spread.py --root runs/experiments --names full --seeds 1,2,3 \\
         --out checkpoints/protocol_spread_v2_cpu.json
+
+In a fresh checkout (``runs/`` empty) the committed results and the committed network of the run serve instead:
+``--committed checkpoints/experiments_v2_cpu.jsonl --model full=checkpoints/styleinv_synthfaces32_v2_cpu.safetensors``
+(the file must record the row's configuration: its configuration hash is checked).
 """
 import argparse
 import json
@@ -18,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from styleinv_lib.experiments import EXPERIMENTS, latest_rows, protocol_metrics, read_results, run_folder
+from styleinv_lib.experiments import (
+    EXPERIMENTS, latest_rows, protocol_metrics, read_results, recorded_config_hash, run_folder,
+)
 from styleinv_lib.fileio import atomic_write_text
 from styleinv_lib.generate import load_video_generator
 from styleinv_lib.metrics.protocol import PROTOCOL_PRESETS, evaluate
@@ -33,12 +39,17 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3", help="protocol seeds besides 0 (the results file's)")
     ap.add_argument("--metrics", default=None, help="joined by commas (default: the profile's protocol metrics)")
     ap.add_argument("--out", type=Path, default=Path("protocol_spread.json"))
+    ap.add_argument("--committed", type=Path, default=None,
+                    help="a committed results file whose rows count too (e.g. checkpoints/experiments_v2_cpu.jsonl)")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                    help="evaluate this run folder or exported network for NAME, not <root>/<NAME>-<profile>")
     args = ap.parse_args()
+    models = dict(m.split("=", 1) for m in args.model)
     names = [n for n in args.names.split(",") if n]
     if any(EXPERIMENTS[n].kind != "styleinv" for n in names):
         raise SystemExit("only StyleInV experiments are supported")
     metrics = tuple(args.metrics.split(",")) if args.metrics else protocol_metrics(args.profile)
-    rows = latest_rows(read_results(args.root), args.profile)
+    rows = latest_rows(read_results(args.root, args.committed), args.profile)
     base = PROTOCOL_PRESETS[args.profile]
     out = {"profile": args.profile, "protocol": base.to_dict(), "metrics": list(metrics), "runs": {}}
     if args.out.exists():
@@ -54,12 +65,16 @@ def main() -> None:
             kept = {}                                   # another model: start again from its seed-0 row
         seeds = kept.get("seeds", [0])
         values = {m: kept[m]["values"] if kept else [row["protocol"]["metrics"][m]] for m in metrics}
+        model = Path(models.get(name, run_folder(args.root, name, args.profile)))
+        if name in models and (key := recorded_config_hash(model)) != row["config_hash"]:
+            raise SystemExit(f"{model}: its configuration (hash {key}) is not that of the {name} row "
+                             f"({row['config_hash']})")
         gen = None
         for seed in (int(s) for s in args.seeds.split(",")):
             if seed in seeds:
                 print(f"{name} seed {seed}: already measured", flush=True)
                 continue
-            gen = gen or load_video_generator(run_folder(args.root, name, args.profile))
+            gen = gen or load_video_generator(model)
             t0 = time.perf_counter()
             res = evaluate(gen.clip_source(), args.data, metrics, replace(base, seed=seed))
             seeds = seeds + [seed]

@@ -149,6 +149,20 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def recorded_config_hash(path) -> str:
+    """:func:`config_hash` of the StyleInV configuration a run folder, snapshot or exported file records (an export
+    keeps its run's configuration), to tell which results row a stored network belongs to."""
+    from dataclasses import fields
+
+    from .checkpoint import load_snapshot
+    from .loading import resolve_checkpoint
+    from .train.styleinv import STAGE, StyleInVConfig
+
+    recorded = load_snapshot(resolve_checkpoint(path), expected_stage=STAGE).config
+    known = {f.name for f in fields(StyleInVConfig)}
+    return config_hash(StyleInVConfig(**{k: v for k, v in recorded.items() if k in known}))
+
+
 def _stale_settings(run: Path, cfg) -> list[str]:
     """The settings in which the run left in ``run`` differs from ``cfg`` so that resuming it would train another
     model (empty when there is no run there, or when it may be resumed)."""
@@ -188,9 +202,13 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def read_results(root) -> list[dict]:
+def read_results(root, committed=None) -> list[dict]:
+    """The rows of ``<root>/results.jsonl``, after those of the committed results file ``committed`` when one is
+    given (``checkpoints/experiments_v2_cpu.jsonl``): a fresh checkout, whose ``runs/`` is empty, then knows every
+    committed row, and a later row of the same experiment and seed (the root's) wins where rows are keyed."""
     path = Path(root) / RESULTS_FILE
-    return _read_jsonl(path) if path.exists() else []
+    rows = _read_jsonl(Path(committed)) if committed is not None else []
+    return rows + (_read_jsonl(path) if path.exists() else [])
 
 
 def latest_rows(rows, profile: str, seed: int = 0) -> dict[str, dict]:
@@ -379,9 +397,10 @@ def report_markdown(report: dict[str, dict], names) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finished_row(root: Path, name: str, profile: str, key: str) -> dict | None:
-    """The row of ``name`` already in ``root``'s results for this profile and configuration hash, if any."""
-    for row in read_results(root):
+def _finished_row(root: Path, name: str, profile: str, key: str, committed=None) -> dict | None:
+    """The row of ``name`` already in ``root``'s results (or in the committed results file ``committed``) for this
+    profile and configuration hash, if any."""
+    for row in read_results(root, committed):
         if row["experiment"] == name and row["profile"] == profile and row["config_hash"] == key:
             return row
     return None
@@ -506,10 +525,10 @@ def run_folder(root, name: str, profile: str, seed: int = 0) -> Path:
 
 
 def run_experiment(name: str, profile=None, *, data, generator, encoder, root, device="auto", progress: bool = True,
-                   seed: int = 0, **overrides) -> dict:
+                   seed: int = 0, committed=None, **overrides) -> dict:
     """Train (or resume) and evaluate one experiment with training seed ``seed``; append and return its row (or
-    return the row already there for the same configuration and seed).  Reference rows train nothing: ``seed`` does
-    not apply to them."""
+    return the row already there for the same configuration and seed, in ``root``'s results or in the committed
+    results file ``committed``).  Reference rows train nothing: ``seed`` does not apply to them."""
     from .train.autoregressive import train_autoregressive
     from .train.loop import TrainingInterrupted, pick_device
     from .train.styleinv import train_styleinv
@@ -519,13 +538,13 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     exp, prof = EXPERIMENTS[name], get_profile(profile)
     root = Path(root)
     if exp.kind in REFERENCE_KINDS:
-        return _run_reference(exp, prof.name, data=data, generator=generator, root=root,
+        return _run_reference(exp, prof.name, data=data, generator=generator, root=root, committed=committed,
                               device=pick_device(device) if device == "auto" else device)
     settings, paper_row, paper = dataset_setup(exp, data)
     cfg = experiment_config(exp, prof.name, data=data, generator=generator, encoder=encoder, device=device,
                             seed=int(seed), **{**settings, **overrides})
     key = config_hash(cfg)
-    if (done := _finished_row(root, name, prof.name, key)) is not None:
+    if (done := _finished_row(root, name, prof.name, key, committed)) is not None:
         return done
     run = run_folder(root, name, prof.name, cfg.seed)
     _set_aside_stale_run(run, cfg)
@@ -557,7 +576,7 @@ def _reference_key(exp: Experiment, profile: str, *, data, generator) -> str:
                                      sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path, device) -> dict:
+def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path, device, committed=None) -> dict:
     """A reference row: held-out real videos or the image generator held still, evaluated like a model."""
     import torch
 
@@ -566,7 +585,7 @@ def _run_reference(exp: Experiment, profile: str, *, data, generator, root: Path
 
     protocol = PROTOCOL_PRESETS[profile]
     key = _reference_key(exp, profile, data=data, generator=generator)
-    if (done := _finished_row(root, exp.name, profile, key)) is not None:
+    if (done := _finished_row(root, exp.name, profile, key, committed)) is not None:
         return done
     t0 = time.perf_counter()
     G = load_generator(generator, device=device)
@@ -609,11 +628,13 @@ def _trained_so_far(run: Path) -> tuple[float, float]:
     return float(loop.get("kimg", 0.0)), float(loop.get("elapsed_s", 0.0))
 
 
-def experiment_status(names, seeds, profile=None, *, data, generator, encoder, root, **overrides) -> list[dict]:
+def experiment_status(names, seeds, profile=None, *, data, generator, encoder, root, committed=None,
+                      **overrides) -> list[dict]:
     """Where a re-run stands, read from ``root`` without changing anything: one entry per (experiment, seed) that
     ``styleinv experiment NAMES --seeds SEEDS`` would produce (a reference row with seed 0 only), with its ``state``:
 
-    * ``finished``: its row is in the results (same configuration and seed);
+    * ``finished``: its row is in the results (same configuration and seed), ``root``'s or the committed file
+      ``committed``;
     * ``training``: a live process holds the run folder's lock (``holder``: its pid and command);
     * ``trained``: the newest snapshot reached the training length; the evaluation is left (or running now);
     * ``interrupted``: the snapshots stop short of the training length and nobody is training it;
@@ -636,7 +657,7 @@ def experiment_status(names, seeds, profile=None, *, data, generator, encoder, r
                 if seed:
                     continue                                 # run (and listed) with seed 0 only, as the runner does
                 done = _finished_row(root, name, prof.name, _reference_key(exp, prof.name, data=data,
-                                                                           generator=generator))
+                                                                           generator=generator), committed)
                 entry["state"] = "pending" if done is None else "finished"
                 if done is not None:
                     entry["eval_seconds"] = done.get("eval_seconds")
@@ -647,7 +668,7 @@ def experiment_status(names, seeds, profile=None, *, data, generator, encoder, r
                                     seed=int(seed), **{**settings, **overrides})
             entry["total_kimg"] = float(cfg.total_kimg)
             run = run_folder(root, name, prof.name, cfg.seed)
-            if (done := _finished_row(root, name, prof.name, config_hash(cfg))) is not None:
+            if (done := _finished_row(root, name, prof.name, config_hash(cfg), committed)) is not None:
                 entry.update(state="finished", kimg=float(done.get("kimg", cfg.total_kimg)),
                              train_seconds=float(done.get("train_seconds", 0.0)),
                              eval_seconds=done.get("eval_seconds"))
@@ -745,6 +766,9 @@ def add_experiment_cli(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--results", type=Path, default=None, help="report: read this results file (e.g. "
                                                                "checkpoints/experiments_v2_cpu.jsonl), not the root's")
+    p.add_argument("--committed", type=Path, default=None,
+                   help="the committed results file (e.g. checkpoints/experiments_v2_cpu.jsonl): its rows count as "
+                        "finished too, so a fresh checkout continues the re-run instead of repeating it")
     p.add_argument("--names", default="all", help="status: the experiments to list, joined by commas (default all)")
     p.add_argument("--spread", type=Path, default=None, help="report: the protocol-seed spread of the full model "
                                                               "(benchmarks/protocol_spread.py's output)")
@@ -764,8 +788,8 @@ def run_experiment_cli(args) -> int:
     if unknown or not names:
         raise ValueError(f"unknown experiment {', '.join(map(repr, unknown)) or repr(chosen)}: choose one of "
                          f"{', '.join(EXPERIMENTS)} (several joined by commas), 'all' or 'list'")
-    for what in ("data", "generator", "encoder"):
-        if not getattr(args, what).exists():
+    for what in ("data", "generator", "encoder", "committed"):
+        if getattr(args, what) is not None and not getattr(args, what).exists():
             raise FileNotFoundError(f"--{what} {getattr(args, what)} does not exist")
     try:
         seeds = list(dict.fromkeys(int(s) for s in args.seeds.split(",") if s.strip()))
@@ -775,8 +799,8 @@ def run_experiment_cli(args) -> int:
         raise ValueError(f"--seeds {args.seeds!r}: give non-negative integers joined by commas, e.g. 0,1,2")
     if args.name == "status":
         print(status_markdown(experiment_status(names, seeds, args.profile, data=args.data, generator=args.generator,
-                                                encoder=args.encoder, root=args.root, device=args.device,
-                                                total_kimg=args.kimg)))
+                                                encoder=args.encoder, root=args.root, committed=args.committed,
+                                                device=args.device, total_kimg=args.kimg)))
         return 0
     for seed in seeds:
         for name in names:
@@ -784,7 +808,7 @@ def run_experiment_cli(args) -> int:
                 continue                                 # a reference row trains nothing: once is enough
             row = run_experiment(name, args.profile, data=args.data, generator=args.generator,
                                  encoder=args.encoder, root=args.root, device=args.device, progress=not args.quiet,
-                                 seed=seed, total_kimg=args.kimg)
+                                 seed=seed, committed=args.committed, total_kimg=args.kimg)
             print(f"{name} (seed {seed}): " +
                   ", ".join(f"{k} {v:.1f}" for k, v in row["protocol"]["metrics"].items()))
     print(f"results in {args.root / RESULTS_FILE}")
@@ -794,11 +818,15 @@ def run_experiment_cli(args) -> int:
 def _report_cli(args) -> int:
     from .profiles import get_profile
 
-    path = args.results or args.root / RESULTS_FILE
-    if not path.exists():
+    if args.results is not None:
+        path, rows = args.results, (_read_jsonl(args.results) if args.results.exists() else None)
+    else:
+        path = args.root / RESULTS_FILE
+        rows = read_results(args.root, args.committed) if path.exists() or args.committed else None
+    if rows is None:
         raise FileNotFoundError(f"{path}: no results file; run styleinv experiment all first, or pass --results")
     profile = get_profile(args.profile).name
-    seeded = rows_by_seed(_read_jsonl(path), profile)
+    seeded = rows_by_seed(rows, profile)
     if not seeded:
         raise ValueError(f"{path}: no rows of the {profile} profile")
     spread = json.loads(args.spread.read_text()) if args.spread else None
@@ -820,6 +848,6 @@ def _report_cli(args) -> int:
 __all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
            "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run",
            "experiment_config", "experiment_report", "experiment_status", "is_synthfaces", "latest_rows",
-           "probe_markdown", "probe_report", "read_results", "rendered_dataset", "report_markdown",
-           "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli", "run_folder", "seed_values",
-           "seeded_results_or_committed", "status_markdown", "time_left"]
+           "probe_markdown", "probe_report", "read_results", "recorded_config_hash", "rendered_dataset",
+           "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli",
+           "run_folder", "seed_values", "seeded_results_or_committed", "status_markdown", "time_left"]

@@ -61,9 +61,9 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     monkeypatch.setitem(PROTOCOL_PRESETS, "smoke", Protocol(**TINY_PROTOCOL))
     paths = dict(data=assets / "data", generator=assets / "G.safetensors", encoder=assets / "E.safetensors")
 
-    def states(seeds=(0,), names=PATHS, **overrides):
-        status = experiment_status(names, list(seeds), "smoke", root=tmp_path, device="cpu", **paths,
-                                   **{**SMALL, **overrides})
+    def states(seeds=(0,), names=PATHS, root=tmp_path, committed=None, **overrides):
+        status = experiment_status(names, list(seeds), "smoke", root=root, committed=committed, device="cpu",
+                                   **paths, **{**SMALL, **overrides})
         return {(e["experiment"], e["seed"]): e for e in status}
 
     assert {k: e["state"] for k, e in states().items()} == {(n, 0): "pending" for n in PATHS}
@@ -104,6 +104,21 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     snapshots = sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*"))
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, **paths, **SMALL)
     assert again == rows[0] and len(read_results(tmp_path)) == len(PATHS)
+    # a fresh checkout (its runs/ empty) given the committed results file: their rows are finished, nothing trains
+    committed, fresh = tmp_path / "committed.jsonl", tmp_path / "fresh"
+    committed.write_text((tmp_path / "results.jsonl").read_text())
+    assert {k: e["state"] for k, e in states(root=fresh).items()} == {(n, 0): "pending" for n in PATHS}
+    assert {k: e["state"] for k, e in states(root=fresh, committed=committed).items()} == {
+        (n, 0): "finished" for n in PATHS}
+    assert run_experiment("full", "smoke", root=fresh, committed=committed, device="cpu", progress=False, **paths,
+                          **SMALL) == rows[0] and not fresh.exists()
+    # a stored network names its row: the run folder and its export record the row's configuration
+    from styleinv_lib.experiments import recorded_config_hash
+    from styleinv_lib.train.styleinv import export_styleinv
+    exported = export_styleinv(tmp_path / "full-smoke", tmp_path / "full.safetensors")
+    assert recorded_config_hash(tmp_path / "full-smoke") == recorded_config_hash(exported) == rows[0]["config_hash"]
+    assert recorded_config_hash(tmp_path / "ape-smoke") == rows[PATHS.index("ape")]["config_hash"] != \
+        rows[0]["config_hash"]
     assert sorted(p.name for p in (tmp_path / "full-smoke").glob("snapshot-*")) == snapshots
     # a run that would train longer is interrupted, one of another configuration is stale, one being trained says
     # who trains it; asking changes nothing
@@ -143,7 +158,10 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     again = run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
                            **{**SMALL, "lambda_w_reg": 0.1})
     assert again["protocol"]["metrics"] == seeded["protocol"]["metrics"] and again["kimg"] == seeded["kimg"]
-    assert again["train_seconds"] == pytest.approx(seeded["train_seconds"], abs=0.2) and again["train_seconds"] > 1
+    from styleinv_lib.experiments import _trained_so_far
+    trained_s = _trained_so_far(tmp_path / "full-smoke-seed1")[1]      # what the snapshots recorded, > 0
+    assert trained_s > 0 and again["train_seconds"] == pytest.approx(trained_s, abs=0.06)
+    assert again["train_seconds"] == pytest.approx(seeded["train_seconds"], abs=0.2)
     assert len(read_results(tmp_path)) == len(PATHS) + 2
     assert latest_rows(read_results(tmp_path), "smoke")["full"] == changed
     assert rows_by_seed(read_results(tmp_path), "smoke")["full"] == {0: changed, 1: again}
@@ -384,3 +402,38 @@ def test_sky_rows_take_the_official_sky_configuration_and_the_skytimelapse_numbe
     assert (cfg.anchor_spacing, cfg.min_period, cfg.max_period) == (16, None, None)     # settings {} for baseline
     cfg = experiment_config(EXPERIMENTS["full"], "smoke", data=sky, generator="G", encoder="E", **SKY_SETTINGS)
     assert (cfg.anchor_spacing, cfg.min_period, cfg.max_period) == (128, 32.0, 1024.0)
+
+
+def test_exporting_rows_keeps_the_committed_ones(tmp_path, monkeypatch):
+    """``benchmarks/export_experiments.py --partial`` from a root that holds only some rows (a fresh checkout, or
+    ``--names`` naming a few) keeps every row the committed file already has; the root's row of the same experiment
+    and seed replaces the committed one and records this machine."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    from styleinv_lib.experiments import RESULTS_FILE
+
+    def row(name, seed, key, hardware=None):
+        r = {"experiment": name, "profile": "cpu", "seed": seed, "config_hash": key, "run": f"/x/{name}-cpu",
+             "protocol": {"metrics": {"fid": 1.0}}}
+        return {**r, "hardware": hardware} if hardware else r
+
+    out, root = tmp_path / "checkpoints", tmp_path / "runs"
+    out.mkdir(), root.mkdir()
+    committed = out / "experiments_v2_cpu.jsonl"
+    committed.write_text("".join(json.dumps(r) + "\n" for r in (
+        row("no_encoder", 0, "old", "elsewhere"), row("no_encoder", 1, "a", "elsewhere"),
+        row("no_ffa_d", 0, "b", "elsewhere"))))
+    (root / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in (
+        row("no_encoder", 0, "new"), row("static", 0, "c"))))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "export_experiments.py"
+    monkeypatch.setattr(sys, "argv", ["export", "--root", str(root), "--out", str(out), "--tag", "v2", "--partial",
+                                      "--names", "no_encoder,static"])
+    runpy.run_path(str(script), run_name="__main__")
+    rows = {(r["experiment"], r["seed"]): r for r in map(json.loads, committed.read_text().splitlines())}
+    assert set(rows) == {("no_encoder", 0), ("no_encoder", 1), ("static", 0), ("no_ffa_d", 0)}
+    assert rows["no_encoder", 0]["config_hash"] == "new" and rows["no_encoder", 0]["run"] == "no_encoder-cpu"
+    assert rows["no_encoder", 0]["hardware"] != "elsewhere" and rows["static", 0]["hardware"] != "elsewhere"
+    assert rows["no_encoder", 1]["hardware"] == rows["no_ffa_d", 0]["hardware"] == "elsewhere"
+    assert rows["no_ffa_d", 0]["run"] == "/x/no_ffa_d-cpu"          # a kept row is written back unchanged
