@@ -308,19 +308,22 @@ def test_ablation_flags_change_exactly_what_they_say(assets):
 
 
 def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_them(assets):
-    """``lambda_d_slow`` (not in the paper): real clips slowed to at most ``d_slow_max`` of their motion, with their
-    real timestamps, become extra fakes for D; StyleInV's update and every other random draw stay as they were."""
+    """``lambda_d_slow`` (not in the paper): the step's real clips slowed to at most ``d_slow_max`` of their motion,
+    with their real timestamps, become extra fakes for D (pairs that differ in motion only); StyleInV's update and
+    every other random draw stay as they were."""
     stage = StyleInVStage(_cfg(assets))
     slow, ts = stage.slowed_real_clips(3)
     assert slow.shape == (4, 4, 3, 32, 32) and (ts[:, 0] == 0).all() and torch.equal(ts, ts.round())
     again, ts_again = stage.slowed_real_clips(3)
     assert torch.equal(slow, again) and torch.equal(ts, ts_again)              # a pure function of the step
-    # rebuild each clip from the same draws: frames t0 + round(s (t_i - t0)), s in [0, 1/4)
-    rng = stage._rng(3, 5)
+    real, ts_real = stage.real_clips(3)
+    assert torch.equal(ts, ts_real) and torch.equal(slow[:, 0], real[:, 0])     # the step's real clips, slowed
+    assert not torch.equal(slow, real)
+    # rebuild each clip from the real clip's draws: frames t0 + round(s (t_i - t0)), s in [0, 1/4)
+    rng, shares = stage._rng(3, 1), stage._rng(3, 5).uniform(0.0, stage.cfg.d_slow_max, size=stage.local_batch)
     vids = rng.integers(0, stage.data.num_videos, size=stage.local_batch)
-    for b, v in enumerate(vids):
+    for b, (v, share) in enumerate(zip(vids, shares)):
         start, t = stage.sampler(rng, stage.data.num_frames(int(v)))
-        share = rng.uniform(0.0, stage.cfg.d_slow_max)
         shown = start + np.rint(share * t).astype(np.int64)
         assert np.array_equal(t, ts[b].numpy()) and shown[-1] - shown[0] <= (t[-1] - t[0]) / 4 + 0.5
         expected = stage.data.read_frames(int(v), shown).float().div(127.5).sub(1)
@@ -334,7 +337,7 @@ def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_
     assert logs_slowed["Loss/D/loss"] > logs_plain["Loss/D/loss"]               # a softplus term more
     assert any(not torch.equal(a, b) for a, b in zip(plain.D.parameters(), slowed.D.parameters()))
     held = StyleInVStage(_cfg(assets, d_slow_max=0.0)).slowed_real_clips(3)[0]
-    assert torch.equal(held, held[:, :1].expand_as(held))                      # share 0: a real face held still
+    assert torch.equal(held, real[:, :1].expand_as(held))                      # share 0: the real face held still
     with pytest.raises(ValueError, match="lambda_d_slow"):
         StyleInVStage(_cfg(assets, lambda_d_slow=-1.0))
     with pytest.raises(ValueError, match="d_slow_max"):

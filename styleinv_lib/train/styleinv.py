@@ -296,27 +296,30 @@ class StyleInVStage:
         """``(frames B×K×3×R×R in [-1, 1], timestamps B×K)``: a pure function of the step (exact resume)."""
         return self._draw_clips(self._rng(step, 1))
 
-    def _draw_clips(self, rng: np.random.Generator, slow_max: float | None = None):
-        """Real clips of random videos, each from the clip sampler; ``slow_max``: show frames
-        ``t0 + round(s · (t_i - t0))``, ``s ~ U[0, slow_max]``, instead of ``t_i`` (the timestamps stay ``t_i``)."""
+    def _draw_clips(self, rng: np.random.Generator, slow: np.ndarray | None = None):
+        """Real clips of random videos, each from the clip sampler; ``slow`` (one share per clip): show frames
+        ``t0 + round(s · (t_i - t0))`` instead of ``t_i`` (the timestamps stay ``t_i``; the draws from ``rng`` are
+        the same, so the slowed clips are the same videos from the same starts)."""
         vids = rng.integers(0, self.data.num_videos, size=self.local_batch)
         frames, times = [], []
-        for v in vids:
+        for i, v in enumerate(vids):
             start, ts = self.sampler(rng, self.data.num_frames(int(v)))
-            shown = ts if slow_max is None else np.rint(rng.uniform(0.0, slow_max) * ts).astype(np.int64)
+            shown = ts if slow is None else np.rint(slow[i] * ts).astype(np.int64)
             frames.append(self.data.read_frames(int(v), start + shown))          # K×3×R×R uint8
             times.append(ts)
         x = torch.stack(frames).to(self.device).float().div(127.5).sub(1)
         return x, torch.tensor(np.stack(times), dtype=torch.float32, device=self.device)
 
     def slowed_real_clips(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Real clips whose motion is slowed down: frames ``t0 + round(s · (t_i - t0))`` with ``s`` drawn per clip
-        from ``U[0, d_slow_max]``, shown with the clip's real timestamps ``t_i`` (at ``s`` near 0, a real face held
-        still).  Not in the paper:
-        with the image generator frozen, D can tell every fake from every real by the frames alone and then scores
-        a still real clip as high as a moving one (``benchmarks/d_motion_sensitivity.py``); D trained to reject
-        these (``lambda_d_slow``) must judge how much a clip moves in its time."""
-        return self._draw_clips(self._rng(step, 5), slow_max=self.cfg.d_slow_max)
+        """The step's real clips (:meth:`real_clips`: the same videos, starts and timestamps) with their motion
+        slowed down: frames ``t0 + round(s · (t_i - t0))``, ``s ~ U[0, d_slow_max]`` per clip, shown with the real
+        timestamps ``t_i`` (``s = 0``: the real face held still).  Not in the paper: with the image generator frozen,
+        D can tell every fake from every real by the frames alone and then scores a still real clip as high as a
+        moving one (``benchmarks/d_motion_sensitivity.py``); D trained to reject these (``lambda_d_slow``) must
+        judge how much a clip moves in its time.  Each pair differs in its motion only, the one cue left to learn
+        (``benchmarks/d_motion_learnability.py`` trains D on such pairs)."""
+        share = self._rng(step, 5).uniform(0.0, self.cfg.d_slow_max, size=self.local_batch)
+        return self._draw_clips(self._rng(step, 1), slow=share)
 
     def fake_inputs(self, step: int, what: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(z, motion seeds, timestamps)`` of a fake batch: integer times from the same sampler as the reals."""
