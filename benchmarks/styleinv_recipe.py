@@ -43,7 +43,10 @@ def latent_distance(stats: list[dict], kimg: float, window: float = 0.5) -> floa
 
 
 def summarise(run: Path, preset: dict) -> dict:
-    config = json.loads((run / "config.json").read_text())
+    from styleinv_lib.experiments import _BEFORE_THE_SETTING
+
+    # a setting the library gained after the run was recorded: the run had the behaviour from before it
+    config = {**_BEFORE_THE_SETTING, **json.loads((run / "config.json").read_text())}
     stats, evals = read_jsonl(run / "stats.jsonl"), read_jsonl(run / "metrics.jsonl")
     for e in evals:
         e["latent_distance"] = latent_distance(stats, e["kimg"])
@@ -56,7 +59,7 @@ def table(rows: list[dict], at: float | None = None) -> str:
     """The last evaluation of each run (``at``: the last one at or before that many kimg, so that runs of different
     lengths are compared at the same point)."""
     stats = ("yaw_std", "yaw_speed", "pitch_speed", "mouth_speed", "blink_rate")
-    head = ["run", "changed from the preset", "kimg", "‖w_t − w0‖"] + [f"{s} ratio" for s in stats] + \
+    head = ["run", "changed from the preset", "note", "kimg", "‖w_t − w0‖"] + [f"{s} ratio" for s in stats] + \
         ["identity@16", "identity@128", "max jump", "first-frame PSNR"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -65,7 +68,7 @@ def table(rows: list[dict], at: float | None = None) -> str:
             continue
         e = evals[-1]
         changed = ", ".join(f"{k}={v}" for k, v in r["changed"].items()) or "(preset)"
-        cells = [r["run"], changed, f"{e['kimg']:.1f}",
+        cells = [r["run"], changed, r.get("note", ""), f"{e['kimg']:.1f}",
                  "" if e["latent_distance"] is None else f"{e['latent_distance']:.3f}"]
         cells += [f"{e.get(f'motion_ratio/{s}', float('nan')):.2f}" for s in stats]
         cells += [f"{e.get('probe_identity@16', float('nan')):.2f}", f"{e.get('probe_identity@128', float('nan')):.2f}",
@@ -112,14 +115,18 @@ def main(argv=None) -> int:
     p.add_argument("--at", type=float, default=None, help="table: each run's last evaluation up to this kimg")
     p.add_argument("--append", action="store_true", help="keep the rows already in OUT.json (runs whose folders are "
                                                          "gone); a run of the same name is replaced")
+    p.add_argument("--note", action="append", default=[], metavar="RUN=TEXT",
+                   help="what the configuration does not say about RUN (another generator, code since changed)")
     args = p.parse_args(argv)
+    notes = dict(n.split("=", 1) for n in args.note)
 
     from dataclasses import asdict
 
     from styleinv_lib.train.styleinv import config_for_profile
 
     preset = asdict(config_for_profile(args.profile))
-    rows = [summarise(run, preset) for run in args.runs]
+    rows = [{**summarise(run, preset), **({"note": notes[run.name]} if run.name in notes else {})}
+            for run in args.runs]
     previous = args.out.with_suffix(".json")
     if args.append and previous.exists():
         earlier = json.loads(previous.read_text())

@@ -34,6 +34,10 @@ def test_each_experiment_sets_exactly_its_switches(assets):
         changed = {k: v for k, v in vars(cfg).items() if vars(full)[k] != v}
         assert changed == switches, name
         assert EXPERIMENTS[name].paper.keys() == {"fid", "fvd16", "fvd128"}
+    # the cpu preset's addition to D (not in the paper) and the row without it: they differ in that weight only
+    cpu = {n: experiment_config(EXPERIMENTS[n], "cpu", **paths) for n in ("full", "paper_d")}
+    assert {k: v for k, v in vars(cpu["paper_d"]).items() if vars(cpu["full"])[k] != v} == {"lambda_d_slow": 0.0}
+    assert experiment_config(EXPERIMENTS["paper_d"], "smoke", **paths) == full      # smoke: nothing to take away
     # Table 1's DeeperForensics rows are the ones the experiments carry; on every dataset StyleInV beats MoCoGAN-HD
     assert PAPER_TABLE1["DeeperForensics"]["full"] == EXPERIMENTS["full"].paper
     assert PAPER_TABLE1["DeeperForensics"]["autoregressive"] == EXPERIMENTS["autoregressive"].paper

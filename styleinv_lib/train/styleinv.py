@@ -169,9 +169,12 @@ PRESETS = {
     "smoke": dict(motion_dim=32, noise_dim=32, d_channel_base=512, d_channel_max=32, batch=4, total_kimg=0.016,
                   snapshot_kimg=0.008, r1_interval=2, ada_kimg=1.0, ema_rampup=0.05, max_distance=8, window=16,
                   metric_videos=2, metric_frames=16),
-    "cpu": dict(motion_dim=128, noise_dim=128, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=12.0,
+    # cpu: D also rejects the step's real clips held still (lambda_d_slow, not in the paper): with the 32² generator
+    # frozen the frames alone tell fake from real and D never learns to ask for motion (benchmarks/results/
+    # styleinv_recipe_cpu.md: 3-5x the motion of the paper's objective at the same kimg)
+    "cpu": dict(motion_dim=128, noise_dim=128, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=24.0,
                 snapshot_kimg=1.0, ada_kimg=5.0, ema_kimg=1.0, ema_rampup=0.05, lr=5e-4, d_fresh_fakes=False,
-                metrics="probe", metrics_kimg=3.0, compile=True),
+                lambda_d_slow=1.0, d_slow_max=0.0, metrics="probe", metrics_kimg=3.0, compile=True),
     "gpu": dict(motion_dim=512, noise_dim=512, d_channel_base=16384, d_channel_max=512, batch=32, total_kimg=2000.0,
                 snapshot_kimg=50.0, metrics="probe", metrics_kimg=100.0),
 }
