@@ -61,7 +61,8 @@ encoder: data
 	$(BIN)/styleinv train-encoder --generator $(GENERATOR) --data data/synthfaces --out runs/encoder-$(PROFILE) \
 		--profile $(PROFILE) --resume auto
 
-# Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/);
+# Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/;
+# PROFILE=cpu: 24 kimg, D also shown real clips held still, 18 min on one AVX2 core beside two other runs);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
 ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
 styleinv: data
