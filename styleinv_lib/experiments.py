@@ -61,8 +61,9 @@ EXPERIMENTS = {e.name: e for e in (
                {"fid": 52.55, "fvd16": 67.43, "fvd128": 58.88}),
     Experiment("no_ffa_d", "w/o FFA-D, with the first-frame L2", {"first_frame_in_d": False}, "#4 w/o FFA-D",
                {"fid": 53.95, "fvd16": 86.32, "fvd128": 59.76}),
-    Experiment("paper_d", "the paper's adversarial objective: D without the real clips held still that the cpu "
-               "preset adds (lambda_d_slow = 0; the same as full where the preset has none)", {"lambda_d_slow": 0.0}),
+    Experiment("paper_d", "the paper's objective: without the real clips held still for D and the leap penalty "
+               "that the cpu preset adds (lambda_d_slow = lambda_uneven = 0; the same as full where the preset has "
+               "neither)", {"lambda_d_slow": 0.0, "lambda_uneven": 0.0}),
     Experiment("autoregressive", "MoCoGAN-HD-style baseline: an LSTM walk in W from w0, 16-frame clips, dense 3-D D",
                {}, "Table 1 MoCoGAN-HD", {"fid": 135.30, "fvd16": 101.07, "fvd128": 610.30}, kind="autoregressive"),
     Experiment("real_heldout", "reference: held-out real videos (not in the real statistics), the metrics' floor at "
@@ -121,18 +122,23 @@ def experiment_config(exp: Experiment, profile, *, data, generator, encoder, **o
 _RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_snapshots"})
 #: StyleInV settings added after rows were committed, with the behaviour every run had before they existed.
 _BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "mbstd_group": 4, "x0_noise": "const",
-                       "lambda_d_slow": 0.0, "d_slow_max": 0.25}
+                       "lambda_d_slow": 0.0, "d_slow_max": 0.25, "lambda_uneven": 0.0, "uneven_frames": 4,
+                       "uneven_tolerance": 0.0}
 
 
 def _effective_settings(values: dict, before: dict) -> dict:
     """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data),
-    ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), and a setting
+    ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), the shape of
+    the ``lambda_uneven`` penalty only with the penalty on, and a setting
     of ``before`` only where it differs from the behaviour of the runs recorded before it existed."""
     values = dict(values)
     if not values.get("skip_bad", True):
         del values["skip_bad"]
     if values.get("use_encoder", False):
         values.pop("still_start", None)
+    if not values.get("lambda_uneven", 0.0):             # the penalty's shape matters only with the penalty on
+        values.pop("uneven_frames", None)
+        values.pop("uneven_tolerance", None)
     for key, old in before.items():
         if key in values and values[key] == old:
             del values[key]
@@ -149,6 +155,35 @@ def config_hash(cfg) -> str:
     before = _BEFORE_THE_SETTING if isinstance(cfg, StyleInVConfig) else {}
     settings = _effective_settings(asdict(cfg), before)
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def recipe_hash(cfg) -> str:
+    """:func:`config_hash` with the training seed left out: the same for every seed of one experiment's recipe."""
+    from dataclasses import replace
+
+    return config_hash(replace(cfg, seed=0))
+
+
+def row_recipe(row: dict) -> str | None:
+    """The recipe hash of a results row (a row of seed 0 written before rows recorded it: its config hash, which is
+    the same thing; None for an older row of another seed, or a row without hashes, which cannot tell)."""
+    if "recipe_hash" in row:
+        return row["recipe_hash"]
+    return row.get("config_hash") if row.get("seed", 0) == 0 else None
+
+
+def check_one_recipe(seeded: dict[str, dict[int, dict]], names) -> None:
+    """Refuse to pool training seeds of one experiment that were trained with different recipes (a row left from
+    before a preset changed): their mean and spread would measure the change, not the seeds."""
+    for name in names:
+        recipes: dict[str, list[int]] = {}
+        for seed, row in sorted(seeded.get(name, {}).items()):
+            if (r := row_recipe(row)) is not None:
+                recipes.setdefault(r, []).append(seed)
+        if len(recipes) > 1:
+            kinds = "; ".join(f"seeds {', '.join(map(str, s))}: recipe {r}" for r, s in recipes.items())
+            raise ValueError(f"{name}: its rows were trained with different configurations ({kinds}); move the "
+                             "rows of the old configuration to another file before reporting")
 
 
 def recorded_config_hash(path) -> str:
@@ -283,6 +318,7 @@ def experiment_report(seeded: dict[str, dict[int, dict]], names, metrics, *, spr
     (missing: no gap is called reproduced)."""
     from .seed_statistics import compare_rows
 
+    check_one_recipe(seeded, names)
     if spread is not None:
         def sizes(protocol: dict) -> dict:             # what changes the numbers' scale: not the seed or the batch
             return {k: v for k, v in protocol.items() if k not in ("seed", "batch")}
@@ -328,6 +364,7 @@ def probe_report(seeded: dict[str, dict[int, dict]], names, *, reference: str = 
     as SynthSky's, are left out)."""
     from .seed_statistics import difference_verdict, summary
 
+    check_one_recipe(seeded, names)
     out = {}
     for label, path in PROBE_QUANTITIES.items():
         values = {n: [v for v in (_value_at(seeded[n][k], path) for k in sorted(seeded[n])) if v is not None]
@@ -560,7 +597,7 @@ def run_experiment(name: str, profile=None, *, data, generator, encoder, root, d
     metrics = evaluate_run(run, data, prof.name, device=pick_device(device) if device == "auto" else device,
                            kind=exp.kind)
     row = {"experiment": name, "kind": exp.kind, "description": exp.description, "profile": prof.name,
-           "seed": cfg.seed, "config_hash": key,
+           "seed": cfg.seed, "config_hash": key, "recipe_hash": recipe_hash(cfg),
            "run": str(run), "kimg": result.kimg, "train_seconds": round(train_s, 1),
            "eval_seconds": round(time.perf_counter() - t1, 1), "paper_row": paper_row, "paper": paper,
            **metrics}
@@ -847,9 +884,9 @@ def _report_cli(args) -> int:
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
+__all__ = ["EXPERIMENTS", "Experiment", "check_one_recipe", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
            "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run",
            "experiment_config", "experiment_report", "experiment_status", "is_synthfaces", "latest_rows",
-           "probe_markdown", "probe_report", "read_results", "recorded_config_hash", "rendered_dataset",
+           "probe_markdown", "probe_report", "read_results", "recipe_hash", "recorded_config_hash", "rendered_dataset",
            "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli",
            "run_folder", "seed_values", "seeded_results_or_committed", "status_markdown", "time_left"]

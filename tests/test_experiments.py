@@ -34,9 +34,10 @@ def test_each_experiment_sets_exactly_its_switches(assets):
         changed = {k: v for k, v in vars(cfg).items() if vars(full)[k] != v}
         assert changed == switches, name
         assert EXPERIMENTS[name].paper.keys() == {"fid", "fvd16", "fvd128"}
-    # the cpu preset's addition to D (not in the paper) and the row without it: they differ in that weight only
+    # the cpu preset's additions (not in the paper) and the row without them: they differ in those weights only
     cpu = {n: experiment_config(EXPERIMENTS[n], "cpu", **paths) for n in ("full", "paper_d")}
-    assert {k: v for k, v in vars(cpu["paper_d"]).items() if vars(cpu["full"])[k] != v} == {"lambda_d_slow": 0.0}
+    assert {k: v for k, v in vars(cpu["paper_d"]).items() if vars(cpu["full"])[k] != v} == {"lambda_d_slow": 0.0,
+                                                                                            "lambda_uneven": 0.0}
     assert experiment_config(EXPERIMENTS["paper_d"], "smoke", **paths) == full      # smoke: nothing to take away
     # Table 1's DeeperForensics rows are the ones the experiments carry; on every dataset StyleInV beats MoCoGAN-HD
     assert PAPER_TABLE1["DeeperForensics"]["full"] == EXPERIMENTS["full"].paper
@@ -150,6 +151,14 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     assert seeded["seed"] == 1 and changed["seed"] == 0 and (tmp_path / "full-smoke-seed1" / "config.json").exists()
     assert json.loads((tmp_path / "full-smoke-seed1" / "config.json").read_text())["seed"] == 1
     assert seeded["protocol"]["metrics"] != changed["protocol"]["metrics"]
+    # the seeds of one recipe share its recipe hash; a row of seed 0 written before rows recorded one is its own
+    assert seeded["recipe_hash"] == changed["recipe_hash"] == changed["config_hash"] != seeded["config_hash"]
+    assert rows[0]["recipe_hash"] != changed["recipe_hash"]
+    from styleinv_lib.experiments import check_one_recipe
+    check_one_recipe({"full": {0: changed, 1: seeded}}, ["full"])
+    legacy = {k: v for k, v in rows[0].items() if k != "recipe_hash"}
+    with pytest.raises(ValueError, match="full: its rows were trained with different configurations"):
+        check_one_recipe({"full": {0: legacy, 1: seeded}}, ["full"])     # seed 0 of the old recipe
     assert run_experiment("full", "smoke", root=tmp_path, device="cpu", progress=False, seed=1, **paths,
                           **{**SMALL, "lambda_w_reg": 0.1}) == seeded
     assert len(read_results(tmp_path)) == len(PATHS) + 2

@@ -16,7 +16,8 @@ from styleinv_lib.nn.encoder import InversionEncoder
 from styleinv_lib.nn.motion import MotionEncoder
 from styleinv_lib.nn.styleinv import StyleInV
 from styleinv_lib.checkpoint import save_snapshot
-from styleinv_lib.train.styleinv import StyleInVStage, config_for_profile, export_styleinv, train_styleinv
+from styleinv_lib.train.styleinv import (StyleInVStage, config_for_profile, export_styleinv, train_styleinv,
+                                         leap_penalty, uneven_motion)
 
 W = 32
 
@@ -278,7 +279,8 @@ def test_training_follows_the_official_loop_where_it_says_so(assets):
 
     legacy = {k: v for k, v in asdict(old).items()       # (skip_bad off and still_start with the encoder: unhashed)
               if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad",
-                           "lambda_d_slow", "d_slow_max")}
+                           "lambda_d_slow", "d_slow_max", "lambda_uneven", "uneven_frames",
+                           "uneven_tolerance")}
     assert config_hash(old) == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
     assert config_hash(_cfg(assets, lambda_d_slow=1.0)) != config_hash(_cfg(assets))   # on: another experiment
     assert config_hash(_cfg(assets, d_slow_max=0.05)) != config_hash(_cfg(assets))
@@ -342,6 +344,62 @@ def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_
         StyleInVStage(_cfg(assets, lambda_d_slow=-1.0))
     with pytest.raises(ValueError, match="d_slow_max"):
         StyleInVStage(_cfg(assets, d_slow_max=1.5))
+
+
+def test_uneven_motion_penalises_a_leap_not_the_amount_of_motion(assets):
+    """``lambda_uneven`` (not in the paper): ``k·Σ‖Δ_i‖² − ‖w_k − w_0‖²`` is zero for motion at constant speed
+    along a line (of any speed), positive when the same displacement happens in one leap, and, on, it adds a term
+    to StyleInV's objective computed on consecutive frames of the training window (D's step is untouched)."""
+    from styleinv_lib.experiments import config_hash
+
+    torch.manual_seed(0)
+    w0, direction = torch.randn(3, 1, 8), torch.randn(3, 1, 8)
+    steps = torch.arange(5.0)[None, :, None]
+    for speed in (0.0, 0.1, 10.0):
+        assert abs(float(uneven_motion(w0 + speed * steps * direction))) < 1e-3 * (1 + speed ** 2)
+    leap = w0 + 4 * direction * (steps >= 4)                  # still for 3 frames, then the whole way at once
+    chord = float(16 * direction.pow(2).sum(dim=2).mean())
+    assert float(uneven_motion(leap)) == pytest.approx(3 * chord, rel=1e-5)   # k·|4d|² − |4d|² with k = 4
+    bent = w0 + steps * direction + torch.randn(3, 5, 8)      # any deviation from a line costs
+    assert float(uneven_motion(bent)) > 0
+    # the leap form: the largest step beyond `tolerance` mean steps, linear in the motion, blind to smooth motion
+    wave = w0 + 3 * torch.sin(steps / 2) * direction           # speed varies by cos(t/2) over 4 steps: < 2x mean
+    assert float(leap_penalty(wave, 2.0)) == 0.0 and float(leap_penalty(w0 + 5 * steps * direction, 1.0)) < 1e-4
+    step4 = 4 * direction.norm(dim=2).squeeze(1)              # the leap: one step of 4|d|, mean step |d|
+    assert float(leap_penalty(leap, 2.0)) == pytest.approx(float((step4 - 2 * step4 / 4).mean()), rel=1e-5)
+    assert float(leap_penalty(w0 + 10 * (leap - w0), 2.0)) == pytest.approx(10 * float(leap_penalty(leap, 2.0)),
+                                                                        rel=1e-5)
+    still = w0.expand(3, 5, 8).clone().requires_grad_(True)   # an untrained model's still video: finite gradients
+    leap_penalty(still, 2.0).backward()
+    assert torch.isfinite(still.grad).all()
+
+    stage = StyleInVStage(_cfg(assets, lambda_uneven=0.5, uneven_frames=3, d_fresh_fakes=False))
+    ts = stage.uneven_times(2)
+    assert ts.shape == (4, 4) and torch.equal(ts[:, 1:] - ts[:, :-1], torch.ones(4, 3))
+    assert (ts >= 0).all() and (ts < stage.cfg.window).all() and torch.equal(ts, stage.uneven_times(2))
+    plain = StyleInVStage(_cfg(assets, d_fresh_fakes=False))
+    logs, logs_plain = stage.step(0), plain.step(0)
+    assert "Loss/SI/uneven" in logs and "Loss/SI/uneven" not in logs_plain
+    assert logs["Loss/SI/total"] == pytest.approx(logs_plain["Loss/SI/total"] + 0.5 * logs["Loss/SI/uneven"],
+                                                  rel=1e-4, abs=1e-6)
+    assert logs["Loss/D/loss"] == logs_plain["Loss/D/loss"]   # D judges the clips made before StyleInV's update
+    assert config_hash(_cfg(assets, lambda_uneven=0.0, uneven_frames=4)) == config_hash(_cfg(assets))
+    # off, the penalty's shape changes nothing: the paper's objective keeps its hash under a preset that shapes it
+    assert config_hash(_cfg(assets, uneven_frames=8, uneven_tolerance=2.0)) == config_hash(_cfg(assets))
+    assert config_hash(_cfg(assets, lambda_uneven=0.5, uneven_tolerance=2.0)) != \
+        config_hash(_cfg(assets, lambda_uneven=0.5))
+    assert config_hash(_cfg(assets, lambda_uneven=0.5)) != config_hash(_cfg(assets))
+    with pytest.raises(ValueError, match="lambda_uneven"):
+        _cfg(assets, lambda_uneven=-1.0).validate()
+    with pytest.raises(ValueError, match="uneven_frames"):
+        _cfg(assets, uneven_frames=16).validate()
+    with pytest.raises(ValueError, match="uneven_tolerance"):
+        _cfg(assets, uneven_tolerance=0.5).validate()
+    leaping = StyleInVStage(_cfg(assets, lambda_uneven=0.5, uneven_frames=3, uneven_tolerance=2.0,
+                                 d_fresh_fakes=False))
+    with torch.no_grad():                                     # make the model move, so that the leap form can bite
+        leaping.SI.head.weight.normal_(0, 0.5)
+    assert leaping.step(0)["Loss/SI/uneven"] >= 0
 
 
 def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp_path):
