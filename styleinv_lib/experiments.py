@@ -129,8 +129,8 @@ _BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "m
 def _effective_settings(values: dict, before: dict) -> dict:
     """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data),
     ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), the shape of
-    the ``lambda_uneven`` penalty only with the penalty on, and a setting
-    of ``before`` only where it differs from the behaviour of the runs recorded before it existed."""
+    the ``lambda_uneven`` penalty only with the penalty on, and a setting of ``before`` only where it differs from
+    the behaviour of the runs recorded before it existed."""
     values = dict(values)
     if not values.get("skip_bad", True):
         del values["skip_bad"]
@@ -884,9 +884,10 @@ def _report_cli(args) -> int:
     return 0
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "check_one_recipe", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
-           "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "dataset_setup", "evaluate_run",
-           "experiment_config", "experiment_report", "experiment_status", "is_synthfaces", "latest_rows",
-           "probe_markdown", "probe_report", "read_results", "recipe_hash", "recorded_config_hash", "rendered_dataset",
-           "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment", "run_experiment_cli",
-           "run_folder", "seed_values", "seeded_results_or_committed", "status_markdown", "time_left"]
+__all__ = ["EXPERIMENTS", "Experiment", "PAPER_TABLE1", "PROBE_QUANTITIES", "REFERENCE_KINDS", "RESULTS_FILE",
+           "SKY_SETTINGS", "TABLE1", "TABLE3", "add_experiment_cli", "check_one_recipe", "dataset_setup",
+           "evaluate_run", "experiment_config", "experiment_report", "experiment_status", "is_synthfaces",
+           "latest_rows", "probe_markdown", "probe_report", "read_results", "recipe_hash", "recorded_config_hash",
+           "rendered_dataset", "report_markdown", "results_or_committed", "rows_by_seed", "run_experiment",
+           "run_experiment_cli", "run_folder", "seed_values", "seeded_results_or_committed", "status_markdown",
+           "time_left"]

@@ -33,6 +33,11 @@ ramp-up, ADA at 500 kimg (the small profiles adapt faster, see :data:`PRESETS`).
   frame with a random-noise one), and D can tell the first fake frame by its noise texture.  Its evaluation renders
   x0 with constant noise, as here.  ``x0_noise="random"`` gives the official behaviour;
 * kimg counts clips (``batch`` clips per step); the official loop counts frames, four per clip.
+
+Two terms that are not in the paper, off by default and on in the ``cpu`` preset (chapter 6, §6.5, measures why):
+``lambda_d_slow`` shows D the step's real clips held still as extra fakes (:meth:`StyleInVStage.slowed_real_clips`),
+so that D asks for motion when the frames alone tell fake from real; ``lambda_uneven`` charges StyleInV for latents
+that leap between consecutive frames (:func:`leap_penalty`, or the quadratic :func:`uneven_motion`).
 """
 from __future__ import annotations
 
@@ -62,7 +67,7 @@ from .losses import adjusted_adam_params, d_logistic_loss, g_nonsaturating_loss,
 STAGE = "styleinv"
 
 __all__ = ["PRESETS", "STAGE", "StyleInVConfig", "StyleInVStage", "build_styleinv", "config_for_profile",
-           "export_styleinv", "train_styleinv", "uneven_motion"]
+           "export_styleinv", "leap_penalty", "train_styleinv", "uneven_motion"]
 
 
 @dataclass
@@ -359,7 +364,7 @@ class StyleInVStage:
 
     def uneven_times(self, step: int) -> torch.Tensor:
         """``B×(uneven_frames + 1)`` consecutive frame times per video, starting uniformly in the training window:
-        where :func:`uneven_motion` is measured (a pure function of the step)."""
+        where the ``lambda_uneven`` penalty is measured (a pure function of the step)."""
         k = self.cfg.uneven_frames
         start = self._rng(step, 6).integers(0, self.cfg.window - k, size=self.local_batch)
         return torch.tensor(start[:, None] + np.arange(k + 1), dtype=torch.float32, device=self.device)
@@ -434,8 +439,8 @@ class StyleInVStage:
         if cfg.lambda_uneven > 0:
             with self.policy.autocast():
                 w_run = self.SI(w0, x0, seeds, self.uneven_times(step)).float()
-                loss_uneven = (leap_penalty(w_run, cfg.uneven_tolerance) if cfg.uneven_tolerance > 0
-                               else uneven_motion(w_run))
+            loss_uneven = (leap_penalty(w_run, cfg.uneven_tolerance) if cfg.uneven_tolerance > 0
+                           else uneven_motion(w_run))
             loss = loss + cfg.lambda_uneven * loss_uneven
             logs["Loss/SI/uneven"] = loss_uneven.detach()
         self._backward_step(loss, self.opt_SI, si_params, "SI")
