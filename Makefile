@@ -63,7 +63,7 @@ encoder: data
 
 # Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/;
 # PROFILE=cpu: 24 kimg, D also shown real clips held still, latent leaps penalised (neither is in the paper; chapter 6,
-# §6.5), 25 min on one AVX2 core beside other runs);
+# §6.5), 25 min on one core of an AMD EPYC with AVX-512 BF16, in bf16, beside other runs);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
 ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
 styleinv: data

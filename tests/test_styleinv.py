@@ -346,10 +346,11 @@ def test_slowed_real_clips_replay_a_share_of_real_motion_and_only_d_learns_from_
         StyleInVStage(_cfg(assets, d_slow_max=1.5))
 
 
-def test_uneven_motion_penalises_a_leap_not_the_amount_of_motion(assets):
+def test_leap_penalties_charge_a_leap_and_not_steady_motion(assets):
     """``lambda_uneven`` (not in the paper): ``k·Σ‖Δ_i‖² − ‖w_k − w_0‖²`` is zero for motion at constant speed
-    along a line (of any speed), positive when the same displacement happens in one leap, and, on, it adds a term
-    to StyleInV's objective computed on consecutive frames of the training window (D's step is untouched)."""
+    along a line (of any speed) and positive when the same displacement happens in one leap; the leap form charges
+    only a step beyond ``tolerance`` mean steps.  On, the penalty is a term of StyleInV's objective on consecutive
+    frames of the training window (D's step is untouched)."""
     from styleinv_lib.experiments import config_hash
 
     torch.manual_seed(0)
@@ -395,11 +396,17 @@ def test_uneven_motion_penalises_a_leap_not_the_amount_of_motion(assets):
         _cfg(assets, uneven_frames=16).validate()
     with pytest.raises(ValueError, match="uneven_tolerance"):
         _cfg(assets, uneven_tolerance=0.5).validate()
-    leaping = StyleInVStage(_cfg(assets, lambda_uneven=0.5, uneven_frames=3, uneven_tolerance=2.0,
+    leaping = StyleInVStage(_cfg(assets, lambda_uneven=0.5, uneven_frames=3, uneven_tolerance=1.0,
                                  d_fresh_fakes=False))
     with torch.no_grad():                                     # make the model move, so that the leap form can bite
-        leaping.SI.head.weight.normal_(0, 0.5)
-    assert leaping.step(0)["Loss/SI/uneven"] >= 0
+        for p in [leaping.SI.head.weight, *leaping.SI.adains.parameters()]:
+            p.normal_(0, 0.5)
+    z, seeds, ts = leaping.fake_inputs(0, 2)                  # the step's own draws, x0 and precision
+    w0, x0, _, _ = leaping.generate_clip(z, seeds, ts)
+    with leaping.policy.autocast():
+        w_run = leaping.SI(w0, x0, seeds, leaping.uneven_times(0)).float()
+    expected = float(leap_penalty(w_run, 1.0))
+    assert expected > 0 and leaping.step(0)["Loss/SI/uneven"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp_path):
