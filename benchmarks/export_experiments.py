@@ -40,8 +40,9 @@ CHAPTER6 = "styleinv_synthfaces32_v2_{profile}.safetensors"
 HARDWARE = "2-core x86-64 CPU, no GPU; two experiments at a time, one torch thread each"
 
 
-def _same_as_committed(run: Path, committed: Path) -> bool:
-    """Whether the run's StyleInV moving average equals the committed file's, tensor for tensor."""
+def _same_as_committed(run: Path, committed: Path, module: str = "SI_ema") -> bool:
+    """Whether the run's motion network (``module``: StyleInV's or the baseline's moving average) equals the
+    committed file's, tensor for tensor: then the file stays as it is (a re-export would change only its date)."""
     import torch
 
     from styleinv_lib.loading import resolve_checkpoint
@@ -49,8 +50,8 @@ def _same_as_committed(run: Path, committed: Path) -> bool:
 
     if not committed.exists():
         return False
-    a = load_snapshot(resolve_checkpoint(run)).modules_state("SI_ema")
-    b = load_snapshot(committed).modules_state("SI_ema")
+    a = load_snapshot(resolve_checkpoint(run)).modules_state(module)
+    b = load_snapshot(committed).modules_state(module)
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -103,8 +104,12 @@ def main() -> None:
                 run, args.out / CHAPTER6.format(profile=args.profile)):
             print(f"full            == {CHAPTER6.format(profile=args.profile)} bit for bit: no copy written")
             continue
-        export = export_autoregressive if EXPERIMENTS[name].kind == "autoregressive" else export_styleinv
-        path = export(run, args.out / f"experiment_{name}_{suffix}.safetensors")
+        baseline = EXPERIMENTS[name].kind == "autoregressive"
+        path = args.out / f"experiment_{name}_{suffix}.safetensors"
+        if _same_as_committed(run, path, "M_ema" if baseline else "SI_ema"):
+            print(f"{name:15s} == {path.name} bit for bit: left as it is")
+            continue
+        path = (export_autoregressive if baseline else export_styleinv)(run, path)
         print(f"{name:15s} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -393,10 +393,21 @@ def probe_markdown(report: dict[str, dict], names) -> str:
     lines.append("")
     for label in labels:
         rep = report[label]
+        untested = {n: d for n, d in rep["differences"].items() if d["p_value"] is None}
         for n, d in rep["differences"].items():
-            p = "p n/a" if d["p_value"] is None else f"two-sided Welch p {d['p_value']:.3f}"
-            lines.append(f"* {label} `{n}` − `{rep['reference']}`: {d['gap']:+.3g}; {p}: **{d['verdict']}**")
+            if n not in untested:
+                lines.append(f"* {label} `{n}` − `{rep['reference']}`: {d['gap']:+.3g}; two-sided Welch p "
+                             f"{d['p_value']:.3f}: **{d['verdict']}**")
+        if untested:
+            lines.append(_untested_line(label, untested, rep["reference"], ".3g"))
     return "\n".join(lines) + "\n"
+
+
+def _untested_line(label: str, untested: dict, reference: str, spec: str) -> str:
+    """One line for the rows whose difference from ``reference`` cannot be tested (a row with one training seed)."""
+    gaps = ", ".join(f"`{n}` {d['gap']:+{spec}}" + (f" (paper {d['paper_gap']:+.2f})" if "paper_gap" in d else "")
+                     for n, d in untested.items())
+    return f"* {label} − `{reference}`: {gaps}; **too few seeds** for a test (it needs two per row)"
 
 
 def _value_at(row: dict, path) -> float | None:
@@ -408,7 +419,8 @@ def _value_at(row: dict, path) -> float | None:
 
 def report_markdown(report: dict[str, dict], names) -> str:
     """A Markdown table of :func:`experiment_report` (mean ± std over training seeds, the paper beside it), then
-    each gap's verdict and Kendall's τ per metric."""
+    each gap's verdict (the gaps that cannot be tested yet on one line) and Kendall's τ per metric (three rows or
+    more)."""
     metrics = list(report)
     lines = ["| experiment | paper row | " + " | ".join(f"{m.upper()} (ours, mean ± std, seeds)" for m in metrics)
              + " | " + " | ".join(f"{m.upper()} (paper)" for m in metrics) + " |",
@@ -422,12 +434,17 @@ def report_markdown(report: dict[str, dict], names) -> str:
     for m in metrics:
         rep = report[m]
         std = rep["protocol_std"]
+        untested = {n: g for n, g in rep["gaps"].items() if g["p_value"] is None}
         for n, g in rep["gaps"].items():
-            p = "p n/a" if g["p_value"] is None else f"one-sided Welch p {g['p_value']:.3f}"
-            lines.append(f"* {m.upper()} `{n}` − `{rep['reference']}`: {g['gap']:+.1f} "
-                         f"(paper {g['paper_gap']:+.2f}); "
-                         f"{p}; 2 × protocol std {'not measured' if std is None else f'{2 * std:.1f}'}: "
-                         f"**{g['verdict']}**")
+            if n not in untested:
+                lines.append(f"* {m.upper()} `{n}` − `{rep['reference']}`: {g['gap']:+.1f} "
+                             f"(paper {g['paper_gap']:+.2f}); one-sided Welch p {g['p_value']:.3f}; "
+                             f"2 × protocol std {'not measured' if std is None else f'{2 * std:.1f}'}: "
+                             f"**{g['verdict']}**")
+        if untested:
+            lines.append(_untested_line(m.upper(), untested, rep["reference"], ".1f"))
+        if len(rep["rows"]) < 3:           # with two rows τ is only the sign of the one gap
+            continue
         t = rep["tau"]
         interval = ("no interval (a row has one seed)" if t["low"] is None
                     else f"{t['level']:.0%} bootstrap interval [{t['low']:+.2f}, {t['high']:+.2f}]")

@@ -307,6 +307,12 @@ def test_the_report_judges_table_3_over_training_seeds_against_the_protocol_spre
     assert rep["rows"]["full"]["n"] == 3 and rep["tau"]["low"] is not None
     text = report_markdown({"fvd128": rep}, TABLE3)
     assert "| `full` | #5 Ours | 100.0 ± 1.0 (3) |" in text and "**reversed**" in text
+    # a row with one seed so far: its gap is shown with the paper's, on one line, untested
+    one_seed = {n: {0: rows[0]} for n, rows in seeded.items()}
+    text = report_markdown(experiment_report(one_seed, TABLE3, ["fvd128"], spread=spread), TABLE3)
+    untested = [line for line in text.splitlines() if "too few seeds" in line]
+    assert len(untested) == 1 and "`no_encoder` +30.0 (paper +98.89)" in untested[0]
+    assert "no interval (a row has one seed)" in text and "Welch" not in text
     with pytest.raises(ValueError, match="measure the spread under the rows' protocol"):
         experiment_report(seeded, TABLE3, ["fid"], spread={**spread, "protocol": {**protocol, "fid": "stylegan-v"}})
     (tmp_path / "spread.json").write_text(json.dumps(spread))
@@ -375,6 +381,7 @@ def test_the_report_compares_each_row_with_the_paper_numbers_it_recorded():
         sky["autoregressive"]["fvd128"] - sky["full"]["fvd128"])
     text = report_markdown({"fvd128": rep}, TABLE1)
     assert "| `full` | Table 1 full (SkyTimelapse) | 51.0 ± 1.4 (2) | 194.25 |" in text
+    assert "Kendall" not in text            # two rows: τ would only repeat the sign of the one gap
     for row in seeded["full"].values():
         row.pop("paper")
     rep = experiment_report(seeded, TABLE1, ["fvd128"])["fvd128"]
