@@ -69,7 +69,7 @@ PRESETS = {
                   snapshot_kimg=0.008, r1_interval=2, clip_frames=8, ema_kimg=0.01, basis_samples=512),
     # cpu: 6 kimg of 16-frame clips is 96k frames rendered by G, the same as StyleInV's cpu preset (24 kimg of
     # 4-frame sparse samples; its leap term runs StyleInV, not G, on 9 more times per clip); the dense D makes it
-    # the dearer run (about 56 min on one thread against StyleInV's 22; the first edition trained 3 kimg).
+    # the dearer run (51 min on one thread against StyleInV's 22 in the v2 rows; the first edition trained 3 kimg).
     "cpu": dict(hidden_dim=256, noise_dim=64, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=6.0,
                 snapshot_kimg=0.5, lr=5e-4, lr_d=5e-4, ema_kimg=0.5),
     "gpu": dict(batch=32, total_kimg=2000.0, snapshot_kimg=50.0),
