@@ -19,8 +19,8 @@ skips them); a row of the root for the same experiment and seed replaces the com
 
 The SynthSky rows (Table 1's sky column: the full model, the baseline and the two references, trained from a
 generator and encoder of their own, with the official sky configuration) go to ``experiments_sky_v2_cpu.jsonl`` and
-``experiment_{full,autoregressive}_sky_v2_cpu.safetensors`` (``sky`` without ``_v2``: the first edition's rows,
-trained with the face settings):
+``experiment_{full,autoregressive}_sky_v2_cpu.safetensors`` (the first edition's ``sky`` files, trained with the
+face settings, were retired; git history keeps them):
 
     python benchmarks/export_experiments.py --root runs/experiments-sky --tag sky_v2 \
         --names full,autoregressive,real_heldout,static
