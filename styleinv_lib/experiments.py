@@ -378,10 +378,14 @@ def probe_report(seeded: dict[str, dict[int, dict]], names, *, reference: str = 
     return out
 
 
-def probe_markdown(report: dict[str, dict], names) -> str:
+def probe_markdown(report: dict[str, dict], names, *, alpha: float = 0.05) -> str:
     """:func:`probe_report` as a Markdown table (mean ± std over training seeds, the seeds), then every row's
-    difference from the reference with its p-value and verdict (two-sided Welch test, α = 0.05)."""
+    difference from the reference with its p-value and verdict (two-sided Welch test at ``alpha``).  The report
+    runs many tests at once (every quantity × every row), so a difference whose p-value also clears the Bonferroni
+    threshold ``alpha`` / (number of tests) is marked as holding for the whole family."""
     labels = list(report)
+    tested = sum(d["p_value"] is not None for label in labels for d in report[label]["differences"].values())
+    family = alpha / max(tested, 1)
     lines = ["| experiment | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for n in names:
         cells = []
@@ -396,10 +400,15 @@ def probe_markdown(report: dict[str, dict], names) -> str:
         untested = {n: d for n, d in rep["differences"].items() if d["p_value"] is None}
         for n, d in rep["differences"].items():
             if n not in untested:
+                p = d["p_value"]
                 lines.append(f"* {label} `{n}` − `{rep['reference']}`: {d['gap']:+.3g}; two-sided Welch p "
-                             f"{d['p_value']:.3f}: **{d['verdict']}**")
+                             + ("< 0.001" if p < 0.001 else f"{p:.3f}") + f": **{d['verdict']}**"
+                             + (" (holds over the family)" if d["verdict"] != "within noise" and p <= family else ""))
         if untested:
             lines.append(_untested_line(label, untested, rep["reference"], ".3g"))
+    if tested > 1:
+        lines.append(f"\n{tested} tests at α = {alpha:g}: about {alpha * tested:.1f} would pass by chance alone; "
+                     f"\"holds over the family\" marks p ≤ {family:.2g} (Bonferroni, α / {tested}).")
     return "\n".join(lines) + "\n"
 
 

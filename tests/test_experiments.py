@@ -362,6 +362,9 @@ def test_the_probe_report_judges_each_probe_quantity_over_training_seeds():
     assert rep["identity share @128"]["differences"]["no_ffa_d_no_l2"]["verdict"] == "within noise"
     text = probe_markdown(rep, names)
     assert "| `full` | 50 ± 1 (3) |" in text and "| `static` | — | — | — |" in text and "**lower**" in text
+    # three tests: the PSNR gap (p < 0.001) clears 0.05 / 3, the overlapping shares do not pass at all
+    assert "p < 0.001: **lower** (holds over the family)" in text and text.count("holds over the family") == 2
+    assert "3 tests at α = 0.05" in text and "p ≤ 0.017 (Bonferroni, α / 3)" in text
     assert probe_report(seeded, ["static"], reference="static") == {}
 
 
