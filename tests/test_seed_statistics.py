@@ -71,3 +71,16 @@ def test_a_probe_difference_needs_two_seeds_a_row_and_a_two_sided_welch_test():
     # two-sided: the p-value is twice gap_verdict's one-sided one for the same samples
     one_sided = gap_verdict([35.0, 34.0, 36.0], [50.0, 49.0, 51.0], 1.0, 2.0, protocol_std=0.1)["p_value"]
     assert clear["p_value"] == pytest.approx(2 * one_sided)
+
+
+def test_a_row_that_never_varies_is_tested_without_a_warning():
+    """The baseline's first frame is w0 itself on every seed (126 dB each): the Welch test still judges it against a
+    row that varies, and scipy's precision-loss warning on the constant row does not leak into the chapter."""
+    import warnings
+
+    from styleinv_lib.seed_statistics import difference_verdict
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = difference_verdict([125.97] * 3, [40.4, 41.4, 41.0])
+    assert d["verdict"] == "higher" and d["p_value"] < 0.001
