@@ -102,9 +102,9 @@ style: data
 # seed) in runs/experiments*/results.jsonl.  Finished rows are skipped, so an interrupted run continues; two
 # one-thread chains may share a results file (e.g. `make experiments SEEDS=0,1` beside `SEEDS=2`).  The full model
 # of training seed 0 is re-evaluated with protocol seeds 1-3 (`benchmarks/protocol_spread.py`, skipping measured
-# seeds) for the protocol spread.  It ends with the report: Tables 3 and 1 as mean ± std over the seeds, each gap
-# judged against the training and protocol spreads.  `make experiments-status` says where the re-run stands and
-# about how long the rest takes.  Commit what has finished with
+# seeds) for the protocol spread of each dataset.  It ends with the report: Tables 3 and 1 as mean ± std over the
+# seeds, each gap judged against the training and protocol spreads.  `make experiments-status` says where the
+# re-run stands and about how long the rest takes.  Commit what has finished with
 # `python benchmarks/export_experiments.py --tag v2 --partial` (and `--root runs/experiments-sky --tag sky_v2 ...`).
 # The committed rows (COMMITTED, SKY_COMMITTED) count as finished, so a fresh checkout, whose runs/ is empty,
 # continues the re-run where the committed files stand; so does the protocol spread, from the committed network of
@@ -117,6 +117,8 @@ KNOWN = $(if $(wildcard $(COMMITTED)),--committed $(COMMITTED))
 SKY_KNOWN = $(if $(wildcard $(SKY_COMMITTED)),--committed $(SKY_COMMITTED))
 SKY_GENERATOR ?= checkpoints/stylegan2_synthsky32_cpu.safetensors
 SPREAD ?= checkpoints/protocol_spread_v2_$(PROFILE).json
+SKY_SPREAD ?= checkpoints/protocol_spread_sky_v2_$(PROFILE).json
+SKY_FULL_NETWORK ?= checkpoints/experiment_full_sky_v2_$(PROFILE).safetensors
 SKY_ENCODER ?= checkpoints/encoder_synthsky32_cpu.safetensors
 experiments: data
 	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
@@ -127,8 +129,12 @@ experiments: data
 	$(BIN)/styleinv experiment full,autoregressive,real_heldout,static --profile $(PROFILE) --data data/synthsky \
 		--generator $(SKY_GENERATOR) --encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS) \
 		$(SKY_KNOWN)
+	$(BIN)/python benchmarks/protocol_spread.py --root runs/experiments-sky --data data/synthsky --profile $(PROFILE) \
+		--names full --seeds 1,2,3 --out $(SKY_SPREAD) $(SKY_KNOWN) \
+		$(if $(wildcard runs/experiments-sky/full-$(PROFILE)),,--model full=$(SKY_FULL_NETWORK))
 	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments --spread $(SPREAD) $(KNOWN)
-	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments-sky $(SKY_KNOWN)
+	$(BIN)/styleinv experiment report --profile $(PROFILE) --root runs/experiments-sky --spread $(SKY_SPREAD) \
+		$(SKY_KNOWN)
 
 experiments-status:
 	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
