@@ -62,8 +62,8 @@ encoder: data
 		--profile $(PROFILE) --resume auto
 
 # Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/;
-# PROFILE=cpu: 24 kimg, D also shown real clips held still, latent leaps penalised (neither is in the paper; chapter 6,
-# §6.5), 25 min on one core of an AMD EPYC with AVX-512 BF16, in bf16, beside other runs);
+# PROFILE=cpu: 36 kimg, D also shown real clips held still, latent leaps penalised (neither is in the paper), FFA-APE
+# periods from 4 frames (chapter 6, §6.5); about 30 min on two threads of an AMD EPYC with AVX-512 BF16, in bf16);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
 ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
 styleinv: data
@@ -112,7 +112,7 @@ style: data
 SEEDS ?= 0,1,2
 COMMITTED ?= checkpoints/experiments_v2_$(PROFILE).jsonl
 SKY_COMMITTED ?= checkpoints/experiments_sky_v2_$(PROFILE).jsonl
-FULL_NETWORK ?= checkpoints/styleinv_synthfaces32_v2_$(PROFILE).safetensors
+FULL_NETWORK ?= checkpoints/experiment_full_v2_$(PROFILE).safetensors
 KNOWN = $(if $(wildcard $(COMMITTED)),--committed $(COMMITTED))
 SKY_KNOWN = $(if $(wildcard $(SKY_COMMITTED)),--committed $(SKY_COMMITTED))
 SKY_GENERATOR ?= checkpoints/stylegan2_synthsky32_cpu.safetensors

@@ -11,7 +11,7 @@ a rerun skips the (run, seed) pairs the output already holds for the same protoc
         --out checkpoints/protocol_spread_v2_cpu.json
 
 In a fresh checkout (``runs/`` empty) the committed results and the committed network of the run serve instead:
-``--committed checkpoints/experiments_v2_cpu.jsonl --model full=checkpoints/styleinv_synthfaces32_v2_cpu.safetensors``
+``--committed checkpoints/experiments_v2_cpu.jsonl --model full=checkpoints/experiment_full_v2_cpu.safetensors``
 (the file must record the row's configuration: its configuration hash is checked).
 """
 import argparse
