@@ -59,22 +59,24 @@ def main(argv=None) -> int:
     from styleinv_lib.nn.styleinv import generate_video
 
     t0 = time.perf_counter()
-    ds = VideoFolder(args.data, 32, mode="frames")
-    short = [v for v in range(args.videos) if ds.num_frames(v) < args.frames]
-    if ds.num_videos < args.videos or short:
+    models = {str(path): load_video_generator(path) for path in args.motion}
+    sizes = {vg.G.img_resolution for vg in models.values()}
+    if len(sizes) != 1:
+        raise SystemExit(f"the models draw frames of different sizes ({sorted(sizes)}); compare one size at a time")
+    ds = VideoFolder(args.data, sizes.pop(), mode="frames")
+    if ds.num_videos < args.videos or any(ds.num_frames(v) < args.frames for v in range(args.videos)):
         raise SystemExit(f"{args.data}: need {args.videos} videos of at least {args.frames} frames")
     real = torch.stack([ds.read_frames(v, np.arange(args.frames)) for v in range(args.videos)])
     real = real.double() / 255 if real.dtype == torch.uint8 else (real.double() + 1) / 2
     rows = {"real": change_summary(real)}
-    for path in args.motion:
-        vg = load_video_generator(path)
+    for path, vg in models.items():
         G, SI = vg.G.eval(), vg.styleinv.eval()
         gen = torch.Generator().manual_seed(args.seed)
         with torch.no_grad():
             w0 = G.mapping(torch.randn(args.videos, G.z_dim, generator=gen))[:, 0]
             video = generate_video(G, SI, w0, torch.arange(args.frames, dtype=torch.float32),
                                    motion_seeds=list(range(args.videos)), chunk=32)
-        rows[str(path)] = change_summary((video.double() + 1) / 2)
+        rows[path] = change_summary((video.double() + 1) / 2)
     for name, r in rows.items():
         print(f"{name}: step {r['mean_step']:.4f} (centre {r['centre_step']:.4f}, around {r['surround_step']:.4f}), "
               f"colour shift {r['colour_shift']:.4f}, median step {r['median_step']:.4f}, largest "
