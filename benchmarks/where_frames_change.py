@@ -24,14 +24,15 @@ def change_summary(videos) -> dict:
     """Frame-step statistics of ``videos`` (B×T×3×R×R, floats in [0, 1])."""
     from styleinv_lib.metrics.groundtruth import jump_ratio
 
-    step = (videos[:, 1:] - videos[:, :-1]).abs()                      # B×(T-1)×3×R×R
+    diff = videos[:, 1:] - videos[:, :-1]                              # B×(T-1)×3×R×R
+    step = diff.abs()
     r = videos.shape[-1]
     lo, hi = r // 4, r - r // 4
     centre = step[..., lo:hi, lo:hi]
     inner, whole = centre.sum(dim=(2, 3, 4)), step.sum(dim=(2, 3, 4))  # B×(T-1)
     n_inner, n_whole = centre[0, 0].numel(), step[0, 0].numel()
-    per_step = step.mean(dim=(2, 3, 4))                                # B×(T-1)
-    colour = (videos[:, 1:] - videos[:, :-1]).mean(dim=(3, 4)).abs().mean()
+    per_step = whole / n_whole                                         # B×(T-1)
+    colour = diff.mean(dim=(3, 4)).abs().mean()
     ratios = jump_ratio(videos * 2 - 1)
     return {"mean_step": float(per_step.mean()), "centre_step": float((inner / n_inner).mean()),
             "surround_step": float(((whole - inner) / (n_whole - n_inner)).mean()),
