@@ -11,6 +11,10 @@ and around it (background, hair, shoulders), the change of each frame's mean col
 light or colour), and the median and largest step per video.  In SynthFaces the scene, the clothing and the light
 are constant within a video, so a generated video that changes more than the real ones around the face spends its
 motion on flicker that no probe factor reads.
+
+``--frames`` longer than the folder's videos (the probe's 1,024): a SynthFaces folder's videos are rendered again
+at that length from its ``metadata.json`` (``styleinv_lib.data.export.synthfaces_of``), so that the real jump ratio
+is read over as many frames as the generated one (the largest of more steps is larger).
 """
 from __future__ import annotations
 
@@ -64,10 +68,25 @@ def main(argv=None) -> int:
     sizes = {vg.G.img_resolution for vg in models.values()}
     if len(sizes) != 1:
         raise SystemExit(f"the models draw frames of different sizes ({sorted(sizes)}); compare one size at a time")
-    ds = VideoFolder(args.data, sizes.pop(), mode="frames")
-    if ds.num_videos < args.videos or any(ds.num_frames(v) < args.frames for v in range(args.videos)):
-        raise SystemExit(f"{args.data}: need {args.videos} videos of at least {args.frames} frames")
-    real = torch.stack([ds.read_frames(v, np.arange(args.frames)) for v in range(args.videos)])
+    size = sizes.pop()
+    ds = VideoFolder(args.data, size, mode="frames")
+    if ds.num_videos < args.videos:
+        raise SystemExit(f"{args.data}: need {args.videos} videos, the folder has {ds.num_videos}")
+    if all(ds.num_frames(v) >= args.frames for v in range(args.videos)):
+        real = torch.stack([ds.read_frames(v, np.arange(args.frames)) for v in range(args.videos)])
+        real_source = "the data folder"
+    else:                                   # longer than the folder's videos: render them longer, if we can
+        from styleinv_lib.data.export import synthfaces_of
+        from styleinv_lib.data.video import fit_square
+
+        try:
+            longer = synthfaces_of(args.data, args.frames)
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"{args.data}: videos shorter than {args.frames} frames, and they cannot be rendered "
+                             f"longer ({err})")
+        real = torch.stack([torch.from_numpy(np.stack([fit_square(f, size) for f in longer.render(v).numpy()]))
+                            .permute(0, 3, 1, 2) for v in range(args.videos)])
+        real_source = f"SynthFaces rendered at {args.frames} frames with the folder's settings"
     real = real.double() / 255 if real.dtype == torch.uint8 else (real.double() + 1) / 2
     rows = {"real": change_summary(real)}
     for path, vg in models.items():
@@ -83,7 +102,8 @@ def main(argv=None) -> int:
               f"colour shift {r['colour_shift']:.4f}, median step {r['median_step']:.4f}, largest "
               f"{r['largest_step']:.4f} (medians over videos), jump ratio max {r['jump_ratio_max']:.2f}")
     if args.out is not None:
-        out = {"data": str(args.data), "videos": args.videos, "frames": args.frames, "seed": args.seed,
+        out = {"data": str(args.data), "real": real_source, "videos": args.videos, "frames": args.frames,
+               "seed": args.seed,
                "rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")

@@ -138,7 +138,7 @@ _RESUMABLE_CHANGES = frozenset({"device", "total_kimg", "snapshot_kimg", "keep_s
 #: StyleInV settings added after rows were committed, with the behaviour every run had before they existed.
 _BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "mbstd_group": 4, "x0_noise": "const",
                        "lambda_d_slow": 0.0, "d_slow_max": 0.25, "lambda_uneven": 0.0, "uneven_frames": 4,
-                       "uneven_tolerance": 0.0}
+                       "uneven_tolerance": 0.0, "uneven_space": "latent"}
 
 
 def _effective_settings(values: dict, before: dict) -> dict:
@@ -154,6 +154,7 @@ def _effective_settings(values: dict, before: dict) -> dict:
     if not values.get("lambda_uneven", 0.0):             # the penalty's shape matters only with the penalty on
         values.pop("uneven_frames", None)
         values.pop("uneven_tolerance", None)
+        values.pop("uneven_space", None)
     for key, old in before.items():
         if key in values and values[key] == old:
             del values[key]

@@ -17,7 +17,7 @@ from styleinv_lib.nn.motion import MotionEncoder
 from styleinv_lib.nn.styleinv import StyleInV
 from styleinv_lib.checkpoint import save_snapshot
 from styleinv_lib.train.styleinv import (StyleInVStage, config_for_profile, export_styleinv, train_styleinv,
-                                         leap_penalty, uneven_motion)
+                                         frame_steps, leap_penalty, uneven_motion)
 
 W = 32
 
@@ -280,7 +280,7 @@ def test_training_follows_the_official_loop_where_it_says_so(assets):
     legacy = {k: v for k, v in asdict(old).items()       # (skip_bad off and still_start with the encoder: unhashed)
               if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad",
                            "lambda_d_slow", "d_slow_max", "lambda_uneven", "uneven_frames",
-                           "uneven_tolerance")}
+                           "uneven_tolerance", "uneven_space")}
     assert config_hash(old) == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
     assert config_hash(_cfg(assets, lambda_d_slow=1.0)) != config_hash(_cfg(assets))   # on: another experiment
     assert config_hash(_cfg(assets, d_slow_max=0.05)) != config_hash(_cfg(assets))
@@ -407,6 +407,47 @@ def test_leap_penalties_charge_a_leap_and_not_steady_motion(assets):
         w_run = leaping.SI(w0, x0, seeds, leaping.uneven_times(0)).float()
     expected = float(leap_penalty(w_run, 1.0))
     assert expected > 0 and leaping.step(0)["Loss/SI/uneven"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_pixel_leap_penalty_reads_the_frames_g_draws(assets):
+    """``uneven_space="pixels"``: the leap form measured on ``G(w_t)`` with the jump ratio's step (the mean absolute
+    change of consecutive frames), so a leap that G makes of a small step in W is charged too."""
+    from styleinv_lib.experiments import config_hash
+    from styleinv_lib.metrics.groundtruth import jump_ratio
+
+    torch.manual_seed(0)
+    video = torch.rand(2, 9, 3, 8, 8) * 0.1
+    steps = frame_steps(video)
+    assert steps.shape == (2, 8)
+    assert torch.allclose(steps[0], (video[0, 1:] - video[0, :-1]).abs().flatten(1).mean(1))
+    ratio = float(steps[0].max() / steps[0].median())
+    assert ratio == pytest.approx(jump_ratio(video[:1] * 2 - 1)[0], rel=1e-6)   # the metric's own step
+    leap = video.clone()
+    leap[:, 5:] += 0.5                                        # one frame changes far more than the rest
+    assert float(leap_penalty(None, 1.5, steps=frame_steps(leap))) > 0.05
+    assert float(leap_penalty(None, 1.5, steps=frame_steps(video))) < 0.05
+
+    with pytest.raises(ValueError, match="uneven_space"):
+        _cfg(assets, uneven_space="frames").validate()
+    with pytest.raises(ValueError, match="uneven_tolerance"):
+        _cfg(assets, lambda_uneven=1.0, uneven_space="pixels").validate()
+    assert config_hash(_cfg(assets, uneven_space="pixels")) == config_hash(_cfg(assets))   # off: no change
+    on = dict(lambda_uneven=2.0, uneven_frames=3, uneven_tolerance=1.0)
+    assert config_hash(_cfg(assets, uneven_space="pixels", **on)) != config_hash(_cfg(assets, **on))
+    stage = StyleInVStage(_cfg(assets, uneven_space="pixels", d_fresh_fakes=False, precision="fp32", **on))
+    with torch.no_grad():                                     # make the model move, so that the penalty can bite
+        for p in [stage.SI.head.weight, *stage.SI.adains.parameters()]:
+            p.normal_(0, 0.5)
+    z, seeds, ts = stage.fake_inputs(0, 2)
+    w0, x0, _, _ = stage.generate_clip(z, seeds, ts)
+    w_run = stage.SI(w0, x0, seeds, stage.uneven_times(0))
+    run = stage.G.synthesis(w_run.reshape(-1, w_run.shape[-1]), noise_mode="const")
+    penalty = leap_penalty(None, 1.0, steps=frame_steps(run.reshape(*w_run.shape[:2], *run.shape[1:])))
+    penalty.backward()                                        # through G's frames into StyleInV, not into G
+    assert stage.SI.adains[0].norm1.affine.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in stage.G.parameters())
+    stage.SI.zero_grad(set_to_none=True)
+    assert float(penalty) > 0 and stage.step(0)["Loss/SI/uneven"] == pytest.approx(float(penalty), rel=1e-4)
 
 
 def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp_path):

@@ -243,3 +243,23 @@ def test_sky_has_no_identity_but_global_factors():
     f = SynthSky(num_frames=10).factors(0)
     assert set(f) == {"shift_x", "shift_y", "colour_mix"}
     assert np.allclose(np.diff(f["shift_x"]), np.diff(f["shift_x"])[0])
+
+
+def test_a_render_folder_can_be_rendered_again_longer(tmp_path):
+    """``synthfaces_of``: the dataset a folder came from, from its metadata: the same frames at the folder's length,
+    and at a longer one the same people, scenes and head motion (the probe's 1,024-frame reference)."""
+    from styleinv_lib.data.export import export_synthfaces, load_metadata, synthfaces_of
+    from styleinv_lib.data.video import VideoFolder
+
+    export_synthfaces(tmp_path / "d", num_videos=2, num_frames=12, resolution=16, seed=3, progress=False)
+    again = synthfaces_of(tmp_path / "d")
+    assert again.num_frames == 12 and again.seed == 3 and again.resolution == 16
+    assert torch.equal(again.render(1).permute(0, 3, 1, 2), VideoFolder(tmp_path / "d", 16).read_frames(1, range(12)))
+    longer = synthfaces_of(tmp_path / "d", 40)
+    assert longer.render(0).shape[0] == 40 and longer.identity(1) == again.identity(1)
+    yaw = np.asarray(load_metadata(tmp_path / "d")["videos"][0]["factors"]["yaw"])
+    np.testing.assert_allclose(longer.factors(0)["yaw"][:12], yaw, atol=1e-5)
+    (tmp_path / "sky").mkdir()
+    (tmp_path / "sky" / "metadata.json").write_text('{"dataset": "SynthSky", "num_frames": 8}')
+    with pytest.raises(ValueError, match="metadata.json: not a SynthFaces"):
+        synthfaces_of(tmp_path / "sky")

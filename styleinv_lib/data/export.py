@@ -157,6 +157,20 @@ def synthfaces_version(root) -> int:
     return int(meta.get("version", 1))
 
 
+def synthfaces_of(root, num_frames: int | None = None) -> SynthFaces:
+    """The :class:`SynthFaces` a video folder was rendered from (its ``metadata.json``), with ``num_frames`` frames
+    per video instead of the folder's if given: the same identities and scenes, and the same head motion as a
+    function of time, over a longer stretch (blinks and brow raises are drawn for the new length, at the same
+    rates).  What a real video of 1,024 frames would have looked like, for measures of long videos."""
+    meta = load_metadata(root)
+    if meta.get("dataset") != "SynthFaces":
+        raise ValueError(f"{Path(root) / METADATA_FILE}: not a SynthFaces video render "
+                         f"(dataset {meta.get('dataset')!r})")
+    return SynthFaces(resolution=int(meta["resolution"]), num_frames=int(num_frames or meta["num_frames"]),
+                      seed=int(meta["seed"]), videos_per_identity=int(meta.get("videos_per_identity", 1)),
+                      version=int(meta.get("version", 1)))
+
+
 def factor_array(video_meta: dict, names=FACTOR_NAMES) -> np.ndarray:
     """The per-frame factors of one video's metadata as an array (T, len(names))."""
     return np.stack([np.asarray(video_meta["factors"][n], dtype=np.float64) for n in names], axis=1)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .video import FRAME_EXTENSIONS, VideoDataError, _fit, _ignored, natural_key, to_rgb_array
+from .video import FRAME_EXTENSIONS, VideoDataError, _ignored, fit_square, natural_key, to_rgb_array
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
 
@@ -73,7 +73,7 @@ class ImageFolder(torch.utils.data.Dataset):
                 array = to_rgb_array(im)
         except Exception as err:
             raise VideoDataError(path, f"cannot decode image ({type(err).__name__}: {err})") from None
-        return torch.from_numpy(np.array(_fit(array, self.resolution))).permute(2, 0, 1).contiguous()
+        return torch.from_numpy(np.array(fit_square(array, self.resolution))).permute(2, 0, 1).contiguous()
 
     def __getitem__(self, index: int) -> dict:
         n = len(self)

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 __all__ = [
     "FRAME_EXTENSIONS", "VIDEO_EXTENSIONS", "DatasetReport", "DenseClipSampler", "SparseClipSampler",
-    "VideoDataError", "VideoFolder", "inspect_dataset", "natural_key", "to_rgb_array", "write_video_frames",
+    "VideoDataError", "VideoFolder", "fit_square", "inspect_dataset", "natural_key", "to_rgb_array", "write_video_frames",
 ]
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -161,7 +161,7 @@ def to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def _fit(frame: np.ndarray, resolution: int) -> np.ndarray:
+def fit_square(frame: np.ndarray, resolution: int) -> np.ndarray:
     """Resize so the shorter side is ``resolution`` (Lanczos, antialiased) and centre-crop to a square.
 
     Done in one PIL call by resampling the centred square box of the source: the same geometry as resizing
@@ -740,9 +740,9 @@ class VideoFolder(torch.utils.data.Dataset):
                              f"({video.length} frames)")
         if video.is_file:
             decoded = _decode_file(self._store, video, sorted(set(indices)))
-            arrays = {k: _fit(a, self.resolution) for k, a in decoded.items()}
+            arrays = {k: fit_square(a, self.resolution) for k, a in decoded.items()}
         else:
-            arrays = {k: _fit(_load_image(self._store, video.frames[k]), self.resolution) for k in set(indices)}
+            arrays = {k: fit_square(_load_image(self._store, video.frames[k]), self.resolution) for k in set(indices)}
         stacked = np.stack([arrays[k] for k in indices])
         return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
 

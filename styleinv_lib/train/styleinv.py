@@ -65,9 +65,11 @@ from .loop import (
 from .losses import adjusted_adam_params, d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
 STAGE = "styleinv"
+#: Where :func:`leap_penalty` measures the steps between consecutive frames (``StyleInVConfig.uneven_space``).
+UNEVEN_SPACES = ("latent", "pixels")
 
 __all__ = ["PRESETS", "STAGE", "StyleInVConfig", "StyleInVStage", "build_styleinv", "config_for_profile",
-           "export_styleinv", "leap_penalty", "train_styleinv", "uneven_motion"]
+           "export_styleinv", "frame_steps", "leap_penalty", "train_styleinv", "uneven_motion", "UNEVEN_SPACES"]
 
 
 @dataclass
@@ -110,6 +112,7 @@ class StyleInVConfig:
     lambda_uneven: float = 0.0          # not in the paper: weight of a penalty on latents that leap, measured on
     uneven_frames: int = 4              # uneven_frames + 1 consecutive frames per video: with uneven_tolerance
     uneven_tolerance: float = 0.0       # 0 uneven_motion, > 0 leap_penalty with that tolerance
+    uneven_space: str = "latent"        # where the steps are measured: "latent" (w_t) or "pixels" (G(w_t))
     r1_gamma: float = 1.0
     r1_interval: int = 16
     # optimisation
@@ -165,6 +168,10 @@ class StyleInVConfig:
         if self.uneven_tolerance != 0 and self.uneven_tolerance < 1:
             raise ValueError(f"uneven_tolerance must be 0 (uneven_motion) or at least 1 (the largest step is never "
                              f"below the mean), got {self.uneven_tolerance}")
+        if self.uneven_space not in UNEVEN_SPACES:
+            raise ValueError(f"uneven_space must be one of {', '.join(UNEVEN_SPACES)}, got {self.uneven_space!r}")
+        if self.uneven_space == "pixels" and self.uneven_tolerance == 0:
+            raise ValueError("uneven_space='pixels' measures leaps (leap_penalty): give uneven_tolerance >= 1")
         if not 2 <= self.uneven_frames < self.window:
             raise ValueError(f"uneven_frames must be in [2, window = {self.window}), got {self.uneven_frames}")
         if not 0 <= self.d_slow_max <= 1:
@@ -211,13 +218,21 @@ def uneven_motion(w: torch.Tensor) -> torch.Tensor:
     return (k * steps.pow(2).sum(dim=(1, 2)) - (w[:, -1] - w[:, 0]).pow(2).sum(dim=1)).mean()
 
 
-def leap_penalty(w: torch.Tensor, tolerance: float) -> torch.Tensor:
+def leap_penalty(w: torch.Tensor, tolerance: float, steps: torch.Tensor | None = None) -> torch.Tensor:
     """How far the largest step of latents ``w`` (B×(k+1)×w_dim, consecutive frames) exceeds ``tolerance`` times
     their mean step: ``relu(max_i ‖Δ_i‖ − tolerance · mean_i ‖Δ_i‖)`` per video, averaged over the batch (not in
     the paper).  Linear in the size of the motion and zero for any motion whose steps vary less than that (a
-    sinusoid over a few frames), so unlike :func:`uneven_motion` it charges a leap and not smooth curvature."""
-    steps = (w[:, 1:] - w[:, :-1]).norm(dim=2)
+    sinusoid over a few frames), so unlike :func:`uneven_motion` it charges a leap and not smooth curvature.
+    ``steps`` (B×k): step sizes measured some other way (:func:`frame_steps`); then ``w`` is not read."""
+    if steps is None:
+        steps = (w[:, 1:] - w[:, :-1]).norm(dim=2)
     return F.relu(steps.max(dim=1).values - tolerance * steps.mean(dim=1)).mean()
+
+
+def frame_steps(frames: torch.Tensor) -> torch.Tensor:
+    """The mean absolute change between consecutive frames (B×(k+1)×C×H×W → B×k): the step the jump ratio of the
+    results issue reads (:func:`styleinv_lib.metrics.groundtruth.jump_ratio`), here differentiable."""
+    return (frames[:, 1:] - frames[:, :-1]).abs().flatten(2).mean(dim=2)
 
 
 def config_for_profile(profile=None, **overrides) -> StyleInVConfig:
@@ -441,8 +456,15 @@ class StyleInVStage:
         if cfg.lambda_uneven > 0:
             with self.policy.autocast():
                 w_run = self.SI(w0, x0, seeds, self.uneven_times(step)).float()
-            loss_uneven = (leap_penalty(w_run, cfg.uneven_tolerance) if cfg.uneven_tolerance > 0
-                           else uneven_motion(w_run))
+                if cfg.uneven_space == "pixels":    # the run's frames: G's own leaps count, not only W's
+                    b, k = w_run.shape[:2]
+                    run = self.synthesis_fwd(w_run.reshape(b * k, -1), noise_mode="const", fused=False)
+                    run = run.float().reshape(b, k, *run.shape[1:])
+            if cfg.uneven_space == "pixels":
+                loss_uneven = leap_penalty(None, cfg.uneven_tolerance, steps=frame_steps(run))
+            else:
+                loss_uneven = (leap_penalty(w_run, cfg.uneven_tolerance) if cfg.uneven_tolerance > 0
+                               else uneven_motion(w_run))
             loss = loss + cfg.lambda_uneven * loss_uneven
             logs["Loss/SI/uneven"] = loss_uneven.detach()
         self._backward_step(loss, self.opt_SI, si_params, "SI")
