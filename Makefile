@@ -62,8 +62,9 @@ encoder: data
 		--profile $(PROFILE) --resume auto
 
 # Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/;
-# PROFILE=cpu: 36 kimg, D also shown real clips held still, latent leaps penalised (neither is in the paper), FFA-APE
-# periods from 4 frames (chapter 6, §6.5); about 30 min on two threads of an AMD EPYC with AVX-512 BF16, in bf16);
+# PROFILE=cpu: 42 kimg, D also shown real clips held still, leaps penalised in the latents and, for the last 6 kimg,
+# in the frames (none of it in the paper), FFA-APE periods from 4 frames (chapter 6, §6.5); about 40 min on two
+# threads of an AMD EPYC with AVX-512 BF16, in bf16);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
 ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
 styleinv: data

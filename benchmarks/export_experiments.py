@@ -9,7 +9,7 @@ After ``make experiments PROFILE=cpu`` (``styleinv experiment all --profile cpu 
   runs (the moving averages only; the generator and encoder stay the committed chapter 2 and 3 files), for chapter
   9's long videos;
 * ``checkpoints/experiment_full_<tag>_cpu.safetensors`` — the same for the full model.  It was chapter 6's
-  committed StyleInV until the cpu preset moved on (36 kimg, FFA-APE periods from 4 frames); the experiments
+  committed StyleInV until the cpu preset moved on (FFA-APE periods from 4 frames, longer training); the experiments
   keep the recipe their rows were trained with (``styleinv_lib.experiments.EXPERIMENT_SETTINGS``).
 
     python benchmarks/export_experiments.py --root runs/experiments --out checkpoints --profile cpu --tag v2

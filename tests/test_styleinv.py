@@ -280,7 +280,8 @@ def test_training_follows_the_official_loop_where_it_says_so(assets):
     legacy = {k: v for k, v in asdict(old).items()       # (skip_bad off and still_start with the encoder: unhashed)
               if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad",
                            "lambda_d_slow", "d_slow_max", "lambda_uneven", "uneven_frames",
-                           "uneven_tolerance", "uneven_space")}
+                           "uneven_tolerance", "lambda_frame_leap", "frame_leap_tolerance",
+                           "frame_leap_kimg")}
     assert config_hash(old) == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
     assert config_hash(_cfg(assets, lambda_d_slow=1.0)) != config_hash(_cfg(assets))   # on: another experiment
     assert config_hash(_cfg(assets, d_slow_max=0.05)) != config_hash(_cfg(assets))
@@ -409,9 +410,10 @@ def test_leap_penalties_charge_a_leap_and_not_steady_motion(assets):
     assert expected > 0 and leaping.step(0)["Loss/SI/uneven"] == pytest.approx(expected, rel=1e-5)
 
 
-def test_the_pixel_leap_penalty_reads_the_frames_g_draws(assets):
-    """``uneven_space="pixels"``: the leap form measured on ``G(w_t)`` with the jump ratio's step (the mean absolute
-    change of consecutive frames), so a leap that G makes of a small step in W is charged too."""
+def test_the_frame_leap_penalty_reads_the_frames_g_draws(assets):
+    """``lambda_frame_leap``: the leap form measured on ``G(w_t)`` of the same consecutive window, with the jump
+    ratio's step (the mean absolute change of consecutive frames), so a leap that G makes of a small step in W is
+    charged too; on from ``frame_leap_kimg``."""
     from styleinv_lib.experiments import config_hash
     from styleinv_lib.metrics.groundtruth import jump_ratio
 
@@ -427,14 +429,16 @@ def test_the_pixel_leap_penalty_reads_the_frames_g_draws(assets):
     assert float(leap_penalty(None, 1.5, steps=frame_steps(leap))) > 0.05
     assert float(leap_penalty(None, 1.5, steps=frame_steps(video))) < 0.05
 
-    with pytest.raises(ValueError, match="uneven_space"):
-        _cfg(assets, uneven_space="frames").validate()
-    with pytest.raises(ValueError, match="uneven_tolerance"):
-        _cfg(assets, lambda_uneven=1.0, uneven_space="pixels").validate()
-    assert config_hash(_cfg(assets, uneven_space="pixels")) == config_hash(_cfg(assets))   # off: no change
-    on = dict(lambda_uneven=2.0, uneven_frames=3, uneven_tolerance=1.0)
-    assert config_hash(_cfg(assets, uneven_space="pixels", **on)) != config_hash(_cfg(assets, **on))
-    stage = StyleInVStage(_cfg(assets, uneven_space="pixels", d_fresh_fakes=False, precision="fp32", **on))
+    with pytest.raises(ValueError, match="lambda_frame_leap"):
+        _cfg(assets, lambda_frame_leap=-1.0).validate()
+    with pytest.raises(ValueError, match="frame_leap_tolerance"):
+        _cfg(assets, lambda_frame_leap=1.0, frame_leap_tolerance=0.5).validate()
+    assert config_hash(_cfg(assets, frame_leap_tolerance=3.0, frame_leap_kimg=2.0)) == config_hash(_cfg(assets))
+    assert config_hash(_cfg(assets, uneven_frames=3)) == config_hash(_cfg(assets))      # both penalties off
+    on = dict(lambda_frame_leap=2.0, uneven_frames=3, frame_leap_tolerance=1.0)
+    assert config_hash(_cfg(assets, **on)) != config_hash(_cfg(assets, **{**on, "uneven_frames": 4}))
+    assert config_hash(_cfg(assets, **on)) != config_hash(_cfg(assets, **on, frame_leap_kimg=1.0))
+    stage = StyleInVStage(_cfg(assets, d_fresh_fakes=False, precision="fp32", **on))
     with torch.no_grad():                                     # make the model move, so that the penalty can bite
         for p in [stage.SI.head.weight, *stage.SI.adains.parameters()]:
             p.normal_(0, 0.5)
@@ -447,7 +451,12 @@ def test_the_pixel_leap_penalty_reads_the_frames_g_draws(assets):
     assert stage.SI.adains[0].norm1.affine.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in stage.G.parameters())
     stage.SI.zero_grad(set_to_none=True)
-    assert float(penalty) > 0 and stage.step(0)["Loss/SI/uneven"] == pytest.approx(float(penalty), rel=1e-4)
+    logs = stage.step(0)
+    assert float(penalty) > 0 and logs["Loss/SI/frame_leap"] == pytest.approx(float(penalty.detach()), rel=1e-4)
+    assert "Loss/SI/uneven" not in logs                       # the latent penalty is a separate term
+    late = StyleInVStage(_cfg(assets, d_fresh_fakes=False, precision="fp32", frame_leap_kimg=0.008, **on))
+    batch = late.cfg.batch                                    # off before 8 clips, on from the step that reaches them
+    assert "Loss/SI/frame_leap" not in late.step(0) and ("Loss/SI/frame_leap" in late.step(8 // batch))
 
 
 def test_a_runs_discriminator_scores_real_still_mixed_and_fake_clips(assets, tmp_path):
