@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 __all__ = [
     "FRAME_EXTENSIONS", "VIDEO_EXTENSIONS", "DatasetReport", "DenseClipSampler", "SparseClipSampler",
-    "VideoDataError", "VideoFolder", "fit_square", "inspect_dataset", "natural_key", "to_rgb_array", "write_video_frames",
+    "VideoDataError", "VideoFolder", "fit_square", "inspect_dataset", "natural_key", "to_rgb_array",
+    "write_video_frames",
 ]
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -742,7 +743,8 @@ class VideoFolder(torch.utils.data.Dataset):
             decoded = _decode_file(self._store, video, sorted(set(indices)))
             arrays = {k: fit_square(a, self.resolution) for k, a in decoded.items()}
         else:
-            arrays = {k: fit_square(_load_image(self._store, video.frames[k]), self.resolution) for k in set(indices)}
+            arrays = {k: fit_square(_load_image(self._store, video.frames[k]), self.resolution)
+                      for k in set(indices)}
         stacked = np.stack([arrays[k] for k in indices])
         return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
 
