@@ -34,12 +34,10 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def changed_settings(config: dict, preset: dict) -> dict:
     """The run's settings that differ from the preset, leaving out the shape of a penalty the run had off."""
-    off = set()
-    if not config.get("lambda_uneven"):
-        off |= {"uneven_tolerance"} | ({"uneven_frames"} if not config.get("lambda_frame_leap") else set())
-    if not config.get("lambda_frame_leap"):
-        off |= {"frame_leap_tolerance", "frame_leap_kimg"}
-    return {k: v for k, v in sorted(config.items()) if k not in IGNORED | off and preset.get(k) != v}
+    from styleinv_lib.experiments import unused_penalty_settings
+
+    skip = IGNORED | unused_penalty_settings(config)
+    return {k: v for k, v in sorted(config.items()) if k not in skip and preset.get(k) != v}
 
 
 def latent_distance(stats: list[dict], kimg: float, window: float = 0.5) -> float | None:

@@ -143,6 +143,19 @@ _BEFORE_THE_SETTING = {"still_start": False, "d_lazy_adam_correction": False, "m
                        "frame_leap_tolerance": 1.5, "frame_leap_kimg": 0.0}
 
 
+def unused_penalty_settings(values: dict) -> set[str]:
+    """The shape settings of the added StyleInV penalties that ``values`` has off (a penalty's shape matters only
+    with the penalty on; ``uneven_frames`` is the window both read)."""
+    unused = set()
+    if not values.get("lambda_uneven", 0.0):
+        unused.add("uneven_tolerance")
+    if not values.get("lambda_frame_leap", 0.0):
+        unused |= {"frame_leap_tolerance", "frame_leap_kimg"}
+        if not values.get("lambda_uneven", 0.0):
+            unused.add("uneven_frames")
+    return unused
+
+
 def _effective_settings(values: dict, before: dict) -> dict:
     """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data),
     ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), the shape of
@@ -153,13 +166,8 @@ def _effective_settings(values: dict, before: dict) -> dict:
         del values["skip_bad"]
     if values.get("use_encoder", False):
         values.pop("still_start", None)
-    if not values.get("lambda_uneven", 0.0):             # a penalty's shape matters only with the penalty on
-        values.pop("uneven_tolerance", None)
-    if not values.get("lambda_frame_leap", 0.0):
-        values.pop("frame_leap_tolerance", None)
-        values.pop("frame_leap_kimg", None)
-        if not values.get("lambda_uneven", 0.0):         # the window both read
-            values.pop("uneven_frames", None)
+    for key in unused_penalty_settings(values):
+        values.pop(key, None)
     for key, old in before.items():
         if key in values and values[key] == old:
             del values[key]
@@ -937,4 +945,4 @@ __all__ = ["EXPERIMENTS", "EXPERIMENT_SETTINGS", "Experiment", "PAPER_TABLE1", "
            "is_synthfaces", "latest_rows", "probe_markdown", "probe_report", "read_results", "recipe_hash",
            "recorded_config_hash", "rendered_dataset", "report_markdown", "results_or_committed", "rows_by_seed",
            "run_experiment", "run_experiment_cli", "run_folder", "seed_values", "seeded_results_or_committed",
-           "status_markdown", "time_left"]
+           "status_markdown", "time_left", "unused_penalty_settings"]
