@@ -79,34 +79,42 @@ def table(rows: list[dict], at: float | None = None) -> str:
                   f"{e.get('max_jump_ratio', float('nan')):.2f}", f"{e.get('first_frame_psnr', float('nan')):.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    if at is not None:
-        lines.append(f"Each run at its last evaluation up to {at:g} kimg.")
+    lines.append("Each run at its last evaluation" + ("." if at is None else f" up to {at:g} kimg."))
     lines.append("Targets (results issue, item 3): " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()) + ".")
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(rows: list[dict], path: Path, highlight: str | None = None) -> None:
+    """Three panels over training, one colour per run (one legend under them): the motion ratio the runs reached
+    last (yaw speed), the one most short of the target (mouth speed) and the largest frame change (max jump);
+    the run named ``highlight`` is drawn thick and black."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for r in rows:
-        ev = r["evaluations"]
-        if not ev:
-            continue
-        k = [e["kimg"] for e in ev]
-        for s, style in (("yaw_std", "-"), ("mouth_speed", "--")):
-            axes[0].plot(k, [e.get(f"motion_ratio/{s}") for e in ev], style, marker="o", label=f"{r['run']} {s}")
-        axes[1].plot(k, [e["latent_distance"] for e in ev], marker="o", label=r["run"])
-    axes[0].axhspan(0.5, 2.0, color="tab:green", alpha=0.1, label="target 0.5-2x")
-    axes[0].set(xlabel="training (kimg)", ylabel="generated / real", title="Probe motion ratios", yscale="log")
-    axes[1].set(xlabel="training (kimg)", ylabel="mean ||w_t - w0||", title="Motion in W (latent distance)")
-    for ax in axes:
-        ax.legend(fontsize=7)
+    panels = (("motion_ratio/yaw_speed", "yaw speed: generated / real", (0.5, 2.0), "log"),
+              ("motion_ratio/mouth_speed", "mouth speed: generated / real", (0.5, 2.0), "log"),
+              ("max_jump_ratio", "largest / median frame change", (0.0, 3.0), "linear"))
+    runs = [r for r in rows if r["evaluations"]]
+    colours = plt.get_cmap("tab20")(range(20)).tolist() + plt.get_cmap("Dark2")(range(8)).tolist()
+    legend_rows = -(-len(runs) // 3)
+    height = 4.4 + 0.2 * legend_rows
+    fig, axes = plt.subplots(1, 3, figsize=(13, height))
+    for i, r in enumerate(runs):
+        marked = r["run"] == highlight
+        k = [e["kimg"] for e in r["evaluations"]]
+        for ax, (key, _, _, _) in zip(axes, panels):
+            ax.plot(k, [e.get(key, float("nan")) for e in r["evaluations"]], marker="o", markersize=3,
+                    color="black" if marked else colours[i % len(colours)], linewidth=2.5 if marked else 1.2,
+                    label=r["run"])
+    for ax, (_, title, band, scale) in zip(axes, panels):
+        ax.axhspan(*band, color="tab:green", alpha=0.12)
+        ax.set(xlabel="training (kimg)", ylabel=title, title=title + " (green: target)", yscale=scale)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, (0.2 * legend_rows + 0.15) / height, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -119,6 +127,7 @@ def main(argv=None) -> int:
     p.add_argument("--at", type=float, default=None, help="table: each run's last evaluation up to this kimg")
     p.add_argument("--append", action="store_true", help="keep the rows already in OUT.json (runs whose folders are "
                                                          "gone); a run of the same name is replaced")
+    p.add_argument("--highlight", default=None, metavar="RUN", help="the plot draws this run thick and black")
     p.add_argument("--note", action="append", default=[], metavar="RUN=TEXT",
                    help="what the configuration does not say about RUN (another generator, code since changed)")
     args = p.parse_args(argv)
@@ -142,7 +151,7 @@ def main(argv=None) -> int:
     args.out.with_suffix(".json").write_text(json.dumps({"profile": args.profile, "runs": rows}, indent=1) + "\n")
     args.out.with_suffix(".md").write_text(table(rows) if args.at is None else
                                            table(rows) + "\n" + table(rows, args.at))
-    plot(rows, args.out.with_suffix(".png"))
+    plot(rows, args.out.with_suffix(".png"), args.highlight)
     print(args.out.with_suffix(".md").read_text())
     return 0
 

@@ -20,3 +20,21 @@ def test_a_row_leaves_out_the_shape_of_a_penalty_that_was_off():
     assert changed_settings({**preset, "lr": 1e-4, "uneven_tolerance": 3.0}, preset) == {"lr": 1e-4,
                                                                                          "uneven_tolerance": 3.0}
     assert changed_settings(preset, preset) == {}
+
+
+def _row(name, kimgs):
+    evals = [{"kimg": k, "latent_distance": k / 10, "motion_ratio/mouth_speed": k / 100, "max_jump_ratio": 2.0}
+             for k in kimgs]
+    return {"run": name, "changed": {}, "note": "", "evaluations": evals}
+
+
+def test_the_table_compares_runs_at_the_same_kimg_and_says_which(tmp_path):
+    script = runpy.run_path(str(SCRIPT))
+    rows = [_row("long", [30.0, 45.0]), _row("short", [12.0])]
+    last, capped = script["table"](rows), script["table"](rows, at=42)
+    assert "| long | (preset) |  | 45.0 |" in last and "Each run at its last evaluation." in last
+    assert "| long | (preset) |  | 30.0 |" in capped and "up to 42 kimg" in capped
+    assert "| short | (preset) |  | 12.0 |" in capped
+    assert "0.30" in capped.splitlines()[2].split("|")[9]      # mouth speed ratio of the 30-kimg evaluation
+    script["plot"](rows, tmp_path / "curves.png", highlight="long")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
