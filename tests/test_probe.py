@@ -153,6 +153,19 @@ def test_motion_statistics_from_ground_truth_factors_know_temperaments():
     assert "yaw_speed" in gt.compare_motion(still, stats).format()
 
 
+def test_yaw_accel_tells_a_trembling_head_from_a_turning_one_of_the_same_speed():
+    t = np.arange(256)
+    still = {"pitch": np.zeros((1, 256)), "blink": np.zeros((1, 256)), "mouth_open": np.zeros((1, 256))}
+    turning = gt.motion_statistics_from_factors({**still, "yaw": 0.2 * np.sin(2 * np.pi * t / 32)[None]})
+    trembling = gt.motion_statistics_from_factors({**still, "yaw": 0.0125 * (-1.0) ** t[None]})
+    speed = trembling["mean"]["yaw_speed"] / turning["mean"]["yaw_speed"]
+    assert 0.8 < speed < 1.25                                 # the speed statistic cannot tell them apart
+    assert trembling["mean"]["yaw_accel"] > 5 * turning["mean"]["yaw_accel"]
+    assert trembling["mean"]["yaw_std"] < 0.1 * turning["mean"]["yaw_std"]
+    two_frames = gt.motion_statistics_from_factors({n: v[:, :2] for n, v in {**still, "yaw": t[None] * 0.1}.items()})
+    assert np.isnan(two_frames["mean"]["yaw_accel"]) and two_frames["mean"]["yaw_speed"] == pytest.approx(0.1)
+
+
 def test_probe_measured_motion_tracks_ground_truth(probe):
     ds = SynthFaces(resolution=64, num_frames=96, seed=FRESH_SEED)
     videos = torch.stack([ds.render(i).permute(0, 3, 1, 2) for i in range(6)])

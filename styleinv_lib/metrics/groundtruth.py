@@ -36,10 +36,10 @@ from .probe import SynthFacesProbe, check_frames
 Tensor = torch.Tensor
 
 __all__ = [
-    "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "MOTION_TARGETS", "MotionComparison", "SPEED_FACTORS",
-    "compare_motion", "count_blinks",
-    "first_frame_error", "identity_preservation", "jump_ratio", "motion_over_time", "motion_statistics",
-    "motion_statistics_from_factors", "pixel_change_over_time",
+    "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "MOTION_TARGETS", "MotionComparison", "PERIOD_BANDS",
+    "SPEED_FACTORS", "compare_motion", "count_blinks", "first_frame_error", "identity_preservation", "jump_ratio",
+    "motion_over_time", "motion_spectrum", "motion_statistics", "motion_statistics_from_factors",
+    "pixel_change_over_time",
 ]
 
 #: Horizons (frames) of :func:`identity_preservation`: the paper's FVD16 / FVD128 lengths and a long video.
@@ -52,6 +52,7 @@ MOTION_STATS = {
     "blink_rate": "blinks per 100 frames (hysteresis on the blink factor)",
     "yaw_speed": "mean |yaw(t+1) - yaw(t)|, rad per frame",
     "yaw_std": "std of yaw over the video (head-turn amplitude), rad",
+    "yaw_accel": "mean |yaw(t+1) - 2 yaw(t) + yaw(t-1)|, rad per frame^2 (a trembling head: high; a smooth turn: low)",
     "pitch_speed": "mean |pitch(t+1) - pitch(t)|, rad per frame",
     "mouth_speed": "mean |mouth_open(t+1) - mouth_open(t)| per frame (talking)",
     "mouth_mean": "mean mouth opening (0..1)",
@@ -206,6 +207,8 @@ def motion_statistics_from_factors(factors: Mapping[str, Any]) -> dict[str, Any]
         "blink_rate": [100.0 * count_blinks(b) / length for b in arr["blink"]],
         "yaw_speed": np.abs(np.diff(arr["yaw"], axis=1)).mean(1).tolist(),
         "yaw_std": arr["yaw"].std(1).tolist(),
+        "yaw_accel": (np.abs(np.diff(arr["yaw"], n=2, axis=1)).mean(1) if length > 2
+                      else np.full(n_videos, np.nan)).tolist(),
         "pitch_speed": np.abs(np.diff(arr["pitch"], axis=1)).mean(1).tolist(),
         "mouth_speed": np.abs(np.diff(arr["mouth_open"], axis=1)).mean(1).tolist(),
         "mouth_mean": arr["mouth_open"].mean(1).tolist(),
@@ -253,6 +256,43 @@ def motion_over_time(videos, probe: SynthFacesProbe, window: int = 64, batch: in
     out.update({name: np.mean(np.asarray(v), axis=0).tolist() for name, v in speeds.items()})
     out.update({"videos": len(speeds["yaw"]), "frames": int(length), "window": int(window)})
     return out
+
+
+#: Period bands (frames per cycle, ``(shortest, longest]``) of :func:`motion_spectrum`: from the frame rate's limit
+#: to slow swings.  SynthFaces draws syllables every 5-7.5 frames, nods every 11-18, head turns slower still.
+PERIOD_BANDS = ((2, 4), (4, 8), (8, 16), (16, 32), (32, None))
+
+
+def _band_name(lo: int, hi: int | None) -> str:
+    return f"{lo}-{hi} frames" if hi is not None else f"over {lo} frames"
+
+
+def motion_spectrum(series) -> dict[str, Any]:
+    """How a factor moves within a video: its swing, speed, acceleration, and at which periods.
+
+    ``series``: factor values per frame, ``N videos x T frames`` (``T >= 8``; the probe's ``predict_factors`` of
+    each video, or ground truth).  Returns ``std`` (the swing: std over a video's frames, mean over videos),
+    ``speed`` (mean ``|f(t+1) - f(t)|``), ``accel`` (mean ``|f(t+1) - 2 f(t) + f(t-1)|``) and ``power``: the share
+    of each video's variance at the periods of each band of :data:`PERIOD_BANDS` (mean over videos).  A speed is a
+    swing times a rate: a smooth swing of period P frames has ``accel`` of about ``speed * 2 pi / P``, a factor
+    that trembles frame to frame about ``2 * speed``, with its power at 2-4 frames.
+    """
+    series = np.asarray(series, dtype=np.float64)
+    if series.ndim != 2 or series.shape[1] < 8:
+        raise ValueError(f"need N x T factor sequences with T >= 8, got shape {series.shape}")
+    centred = series - series.mean(axis=1, keepdims=True)
+    power = (np.abs(np.fft.rfft(centred, axis=1)) ** 2)[:, 1:]     # without the mean (frequency 0)
+    period = 1.0 / np.fft.rfftfreq(series.shape[1])[1:]             # frames per cycle: T .. 2
+    total = power.sum(axis=1)
+    total = np.where(total > 0, total, 1.0)
+    shares = {}
+    for lo, hi in PERIOD_BANDS:
+        inside = period > lo if hi is None else (period > lo) & (period <= hi)
+        if lo == PERIOD_BANDS[0][0]:
+            inside |= period == lo                                  # the 2-frame period belongs to the fastest band
+        shares[_band_name(lo, hi)] = float((power[:, inside].sum(axis=1) / total).mean())
+    return {"std": float(series.std(axis=1).mean()), "speed": float(np.abs(np.diff(series, axis=1)).mean()),
+            "accel": float(np.abs(np.diff(series, n=2, axis=1)).mean()), "power": shares}
 
 
 def pixel_change_over_time(videos, window: int = 64) -> dict[str, Any]:
