@@ -36,9 +36,9 @@ from .probe import SynthFacesProbe, check_frames
 Tensor = torch.Tensor
 
 __all__ = [
-    "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "MOTION_TARGETS", "MotionComparison", "PERIOD_BANDS",
-    "SPEED_FACTORS", "compare_motion", "count_blinks", "first_frame_error", "identity_preservation", "jump_ratio",
-    "motion_over_time", "motion_spectrum", "motion_statistics", "motion_statistics_from_factors",
+    "BLINK_CLOSED", "BLINK_OPEN", "DEFAULT_HORIZONS", "MOTION_STATS", "MOTION_TARGETS", "MotionComparison",
+    "PERIOD_BANDS", "SPEED_FACTORS", "compare_motion", "count_blinks", "first_frame_error", "identity_preservation",
+    "jump_ratio", "motion_over_time", "motion_spectrum", "motion_statistics", "motion_statistics_from_factors",
     "pixel_change_over_time",
 ]
 
@@ -52,7 +52,8 @@ MOTION_STATS = {
     "blink_rate": "blinks per 100 frames (hysteresis on the blink factor)",
     "yaw_speed": "mean |yaw(t+1) - yaw(t)|, rad per frame",
     "yaw_std": "std of yaw over the video (head-turn amplitude), rad",
-    "yaw_accel": "mean |yaw(t+1) - 2 yaw(t) + yaw(t-1)|, rad per frame^2 (a trembling head: high; a smooth turn: low)",
+    "yaw_accel": "mean |yaw(t+1) - 2 yaw(t) + yaw(t-1)|, rad per frame^2 (high for a trembling head, low for a "
+                 "smooth turn)",
     "pitch_speed": "mean |pitch(t+1) - pitch(t)|, rad per frame",
     "mouth_speed": "mean |mouth_open(t+1) - mouth_open(t)| per frame (talking)",
     "mouth_mean": "mean mouth opening (0..1)",
@@ -274,8 +275,8 @@ def motion_spectrum(series) -> dict[str, Any]:
     each video, or ground truth).  Returns ``std`` (the swing: std over a video's frames, mean over videos),
     ``speed`` (mean ``|f(t+1) - f(t)|``), ``accel`` (mean ``|f(t+1) - 2 f(t) + f(t-1)|``) and ``power``: the share
     of each video's variance at the periods of each band of :data:`PERIOD_BANDS` (mean over videos).  A speed is a
-    swing times a rate: a smooth swing of period P frames has ``accel`` of about ``speed * 2 pi / P``, a factor
-    that trembles frame to frame about ``2 * speed``, with its power at 2-4 frames.
+    swing times a rate: a smooth swing of period P frames has ``accel`` of about ``speed * 2 pi / P``; a value that
+    flips every frame has ``2 * speed`` and all its power at 2-4 frames, independent noise ``sqrt(3) * speed``.
     """
     series = np.asarray(series, dtype=np.float64)
     if series.ndim != 2 or series.shape[1] < 8:
