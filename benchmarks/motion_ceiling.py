@@ -1,7 +1,7 @@
 """How much of the real motion can the image generator and the encoder show at all?
 
-    python benchmarks/motion_ceiling.py --generator checkpoints/wip/stylegan2_synthfaces32_v2_cpu.safetensors \\
-        --encoder checkpoints/wip/encoder_synthfaces32_v2_cpu.safetensors --data data/synthfaces \\
+    python benchmarks/motion_ceiling.py --generator checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors \\
+        --encoder checkpoints/encoder_synthfaces32_v2_cpu.safetensors --data data/synthfaces \\
         --out benchmarks/results/motion_ceiling_synthfaces_v2_cpu.json
 
 StyleInV moves a frame only by moving its latent in G's W space, through a copy of the inversion encoder
@@ -16,7 +16,8 @@ on held-out real frames, and on
 
 and reports, per factor, the spread (std) as a share of the real frames' spread and, for the two inversions, the
 correlation with the real frame's value.  A factor that even ``optimise`` cannot reproduce is beyond the motion
-model: the generator has to learn it first.
+model: the generator has to learn it first.  Without ``--encoder`` only ``G samples`` is read (a generator no
+encoder has been trained for, such as a snapshot of a continued run).
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ FACTORS = ("yaw", "pitch", "mouth_open", "blink")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", type=Path, required=True)
-    p.add_argument("--encoder", type=Path, required=True)
+    p.add_argument("--encoder", type=Path, default=None,
+                   help="without it only the generator's samples are read (e.g. a generator no encoder was trained on)")
     p.add_argument("--data", type=Path, required=True, help="a SynthFaces render (its last videos are used)")
     p.add_argument("--frames", type=int, default=96, help="real frames (random videos among the last --videos)")
     p.add_argument("--videos", type=int, default=40, help="draw frames from the last this many videos")
@@ -52,7 +54,7 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     G = load_generator(args.generator).eval()
-    E = load_encoder(args.encoder).eval()
+    E = load_encoder(args.encoder).eval() if args.encoder is not None else None
     probe = load_probe(version=synthfaces_version(args.data))
     ds = VideoFolder(args.data, G.img_resolution, mode="frames")
     rng = np.random.default_rng(args.seed)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
         z = torch.randn(args.frames, G.z_dim, generator=torch.Generator().manual_seed(args.seed))
         samples = to_uint8(G(z, noise_mode="const"))
     images = {"G samples": samples}
-    for method in ("encoder", "optimise"):
+    for method in ("encoder", "optimise") if E is not None else ():
         result = invert(real, G, E, method=method, steps=None if method == "encoder" else args.steps)
         with torch.no_grad():
             images[method] = to_uint8(G.synthesis(result.w, noise_mode="const"))
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
             if name != "G samples":
                 row["correlation"] = float(np.corrcoef(a, b)[0, 1])
             rows[name][f] = row
-    out = {"generator": str(args.generator), "encoder": str(args.encoder), "data": str(args.data),
+    out = {"generator": str(args.generator), "encoder": args.encoder and str(args.encoder), "data": str(args.data),
            "frames": args.frames, "steps": args.steps, "seed": args.seed, "real_std": {
                f: float(truth[f].double().std()) for f in FACTORS}, "rows": rows,
            "seconds": round(time.perf_counter() - t0, 1)}
