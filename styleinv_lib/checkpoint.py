@@ -224,21 +224,22 @@ def _flatten_optimizer(name: str, optimizer: torch.optim.Optimizer | Mapping) ->
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
-    """Restore an optimizer exactly from :meth:`Snapshot.optimizer_state` (Adam's step, moments, hyper-params).
+    """Restore an optimizer from :meth:`Snapshot.optimizer_state`: Adam's step and moments from the snapshot, the
+    hyper-parameters (``lr``, ``betas``, ``eps``, ...) from ``optimizer`` as the current config built it.
 
-    JSON turns tuples (Adam's ``betas``) into lists; they are turned back into the type the live optimizer uses so
-    that the restored ``param_groups`` compare equal to the original ones.
+    With an unchanged config the two agree and the resume is exact.  A resume with a changed learning rate (say
+    ``--set lr=0.001``) trains with the new one; torch's ``load_state_dict`` alone would silently bring back the
+    snapshot's.  A stage that sets its learning rate every step (a schedule) sets it again before it is used.
     """
     groups = []
     if len(state["param_groups"]) != len(optimizer.param_groups):
         raise CheckpointError(f"optimizer has {len(optimizer.param_groups)} param groups, the snapshot "
                               f"{len(state['param_groups'])}: was the model built with a different config?")
     for saved, live in zip(state["param_groups"], optimizer.param_groups):
-        g = dict(saved)
-        for key, value in g.items():
-            if isinstance(live.get(key), tuple) and isinstance(value, list):
-                g[key] = tuple(value)
-        groups.append(g)
+        if len(saved["params"]) != len(live["params"]):
+            raise CheckpointError(f"an optimizer param group has {len(live['params'])} tensors, the snapshot's "
+                                  f"{len(saved['params'])}: was the model built with a different config?")
+        groups.append({**{k: v for k, v in live.items() if k != "params"}, "params": saved["params"]})
     optimizer.load_state_dict({"state": state["state"], "param_groups": groups})
 
 

@@ -613,6 +613,33 @@ def test_load_optimizer_state_rejects_other_layouts(tmp_path):
         load_snapshot(path).optimizer_state("B")
 
 
+def test_a_resume_keeps_the_moments_and_takes_the_learning_rate_from_the_config(tmp_path):
+    torch.manual_seed(0)
+    m = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(m.parameters(), lr=2.5e-3, betas=(0.0, 0.99), eps=1e-8)
+    for _ in range(3):
+        opt.zero_grad()
+        m(torch.randn(4, 3)).square().sum().backward()
+        opt.step()
+    path = tmp_path / "s.safetensors"
+    save_snapshot(path, stage="s", config={}, optimizers={"A": opt})
+    saved = load_snapshot(path).optimizer_state("A")
+    same = torch.optim.Adam(m.parameters(), lr=2.5e-3, betas=(0.0, 0.99), eps=1e-8)
+    load_optimizer_state(same, saved)
+    assert same.state_dict()["param_groups"] == opt.state_dict()["param_groups"]          # the exact resume
+    lower = torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.0, 0.99), eps=1e-8)       # --set lr=0.001
+    load_optimizer_state(lower, saved)
+    assert lower.param_groups[0]["lr"] == 1e-3 and lower.param_groups[0]["betas"] == (0.0, 0.99)
+    for p in m.parameters():
+        torch.testing.assert_close(lower.state[p]["exp_avg"], opt.state[p]["exp_avg"], rtol=0, atol=0)
+        assert lower.state[p]["step"] == opt.state[p]["step"] == 3
+    split = torch.optim.Adam([{"params": [m.weight, m.bias]}])
+    fewer = torch.optim.Adam([{"params": [m.weight]}])
+    save_snapshot(path, stage="s", config={}, optimizers={"A": split})
+    with pytest.raises(CheckpointError, match="1 tensors, the snapshot's 2"):
+        load_optimizer_state(fewer, load_snapshot(path).optimizer_state("A"))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # One writer per run folder (run.lock)
 # ----------------------------------------------------------------------------------------------------------------
