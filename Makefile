@@ -48,7 +48,7 @@ data: install
 	$(BIN)/styleinv data all --profile $(PROFILE) --root data
 
 # Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; PROFILE=cpu trains 900 kimg: about 9 h
-# on 2 AVX2 cores in fp32, an estimated 2.2 h on 2 cores with AMX in bf16 + torch.compile)
+# on 2 AVX2 cores in fp32, about 2 h on 2 cores with AVX-512 BF16 in bf16 + torch.compile, 110-138 img/s measured)
 stylegan2: data
 	$(BIN)/styleinv train-stylegan2 --data data/synthfaces --out runs/stylegan2-$(PROFILE) --profile $(PROFILE) \
 		--resume auto

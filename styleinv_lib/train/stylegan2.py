@@ -113,8 +113,8 @@ class StyleGAN2Config:
 
 #: Per-profile defaults.  ``smoke`` checks that everything runs (seconds); ``cpu``: SynthFaces v2 at 32² on two CPU
 #: cores, 900 kimg (the committed generator, FID 2.3x the held-out floor): about 9 h of steps on a 2-core AVX2 CPU
-#: in fp32 + torch.compile, about 2.2 h at the 114 img/s that bf16 + compile reach on 2 cores with AMX (the v1
-#: models trained 150 and 400 kimg); ``gpu`` is StyleGAN2 config F scaled to 128² for a 16 GB T4.
+#: in fp32 + torch.compile, about 2 h at the 110-138 img/s that bf16 + compile reached on 2 cores with AVX-512 BF16
+#: (the v1 models trained 150 and 400 kimg); ``gpu`` is StyleGAN2 config F scaled to 128² for a 16 GB T4.
 PRESETS = {
     "smoke": dict(resolution=32, z_dim=64, w_dim=64, mapping_layers=2, channel_base=512, channel_max=32, batch=8,
                   total_kimg=0.08, snapshot_kimg=0.04, pl_weight=0.0, augment="bgc", ada_kimg=1.0),
