@@ -601,6 +601,28 @@ def test_ema_and_grid_helpers():
     assert make_grid(torch.full((3, 4, 4), 255, dtype=torch.uint8)).max() == 1.0
 
 
+def test_the_snapshot_of_the_lowest_metric_is_kept_past_pruning_and_across_a_resume(tmp_path):
+    """keep_best: the evaluation that sets a new low keeps its snapshot as best-<metric>; later, worse ones do not
+    replace it, a resume compares against the values of the earlier session, and pruning never deletes it."""
+    fids = iter([50.0, 40.0, 45.0, 48.0, 42.0, 30.0])         # one per evaluation (every 2 steps = every snapshot)
+    stage = TinyStage()
+    run = tmp_path / "run"
+    make_loop(stage, run, 8, keep_snapshots=1, eval_fn=lambda: {"fid": next(fids)}, eval_kimg=0.016,
+              keep_best="fid").run()
+    note = json.loads((run / "best-fid.json").read_text())
+    assert note["value"] == 40.0 and note["step"] == 4 and note["snapshot"] == "snapshot-00000004.safetensors"
+    best = load_snapshot(run / "best-fid.safetensors")
+    assert best.step == 4 and len(RunDir(run).snapshots()) == 1          # the best survives keep_snapshots=1
+    weights_at_4 = best.modules_state("M")["0.weight"].clone()
+    for steps, (value, step) in ((10, (40.0, 4)), (12, (30.0, 12))):     # 42 is no low against session 1's 40
+        make_loop(TinyStage(), run, steps, keep_snapshots=1, eval_fn=lambda: {"fid": next(fids)}, eval_kimg=0.016,
+                  keep_best="fid", resume="auto").run()
+        note = json.loads((run / "best-fid.json").read_text())
+        assert (note["value"], note["step"]) == (value, step)
+    assert not torch.equal(load_snapshot(run / "best-fid.safetensors").modules_state("M")["0.weight"], weights_at_4)
+    assert RunDir(run).resolve_resume("auto").name == "snapshot-00000012.safetensors"   # resume ignores best-*
+
+
 def test_load_optimizer_state_rejects_other_layouts(tmp_path):
     m = torch.nn.Linear(2, 2)
     opt = torch.optim.Adam(m.parameters())

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import threading
 import time
@@ -456,6 +457,10 @@ class TrainLoop:
                         and restored around it; results go to TensorBoard (``Metrics/<name>``) and to
                         ``run_dir/metrics.jsonl`` with the step and kimg.
         eval_kimg:      how often to call ``eval_fn`` (``None``: only at the end of training).
+        keep_best:      a metric of ``eval_fn`` where lower is better (``"fid"``): when an evaluation on a snapshot
+                        step sets a new lowest value over the run's ``metrics.jsonl``, that snapshot is also kept as
+                        ``run_dir/best-<metric>.safetensors`` (never pruned; ``best-<metric>.json`` says which).  A
+                        GAN's FID goes up and down between evaluations; the last snapshot need not be the best.
         dist:           the :class:`DistributedContext` (default: one built from the environment).
         resume:         ``None`` (new run), ``"auto"`` (latest snapshot in ``run_dir`` if any), or a path.
         progress:       show a tqdm bar (rank 0).
@@ -482,6 +487,7 @@ class TrainLoop:
         sample_kimg: float | None = None,
         eval_fn: Callable[[], Mapping[str, float]] | None = None,
         eval_kimg: float | None = None,
+        keep_best: str | None = None,
         dist: DistributedContext | None = None,
         resume: str | os.PathLike | None = None,
         progress: bool = True,
@@ -510,6 +516,7 @@ class TrainLoop:
         self.sample_fn = sample_fn
         self.eval_fn = eval_fn
         self.eval_nimg = int(round(eval_kimg * 1000)) if eval_kimg else None
+        self.keep_best = keep_best
         self.last_metrics: dict[str, float] = {}
         self.dist = dist if dist is not None else DistributedContext()
         self.resume = resume
@@ -678,10 +685,41 @@ class TrainLoop:
                 self._writer.add_scalar(f"Metrics/{k}", v, self.step)
             self._writer.flush()
         record = {"step": self.step, "kimg": self.kimg, "time": time.time(), **results}
+        best_so_far = self._best_recorded(self.keep_best) if self.keep_best in results else None
         with open(self.run_dir.path / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if self.keep_best in results and (best_so_far is None or results[self.keep_best] < best_so_far):
+            self._keep_best_snapshot(self.keep_best, record)
         if self._bar is not None:
             self._bar.write(f"kimg {self.kimg:.1f}: " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()))
+
+    def _best_recorded(self, name: str) -> float | None:
+        """The lowest ``name`` in ``metrics.jsonl`` so far (every session of the run), or None."""
+        path = self.run_dir.path / "metrics.jsonl"
+        if not path.exists():
+            return None
+        values = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                value = json.loads(line).get(name)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                values.append(float(value))
+        return min(values) if values else None
+
+    def _keep_best_snapshot(self, name: str, record: Mapping[str, Any]) -> None:
+        """Copy this step's snapshot to ``best-<name>.safetensors`` (atomically), with a note of which it is."""
+        if self._last_snapshot_step != self.step:
+            return                              # an evaluation between snapshots: nothing to keep
+        source = self.run_dir.snapshot_path(self.step)
+        target = self.run_dir.path / f"best-{name}.safetensors"
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+        note = {"metric": name, "value": record[name], "step": record["step"], "kimg": record["kimg"],
+                "snapshot": source.name}
+        (self.run_dir.path / f"best-{name}.json").write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
 
     # -- resume ---------------------------------------------------------------------------------------------------
     def _resume_from(self, path: Path) -> Snapshot:

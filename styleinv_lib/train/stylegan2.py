@@ -328,7 +328,7 @@ def train_stylegan2(cfg: StyleGAN2Config, out, *, resume=None, progress: bool = 
                      batch_size=cfg.batch, step_fn=stage.step, state_fn=stage.state, load_state_fn=stage.load_state,
                      snapshot_kimg=cfg.snapshot_kimg, keep_snapshots=cfg.keep_snapshots, sample_fn=stage.sample,
                      eval_fn=stage.evaluate if cfg.metrics and cfg.data else None, eval_kimg=cfg.metrics_kimg,
-                     dist=stage.dist, resume=resume, progress=progress, tensorboard=tensorboard,
+                     keep_best="fid", dist=stage.dist, resume=resume, progress=progress, tensorboard=tensorboard,
                      handle_signals=handle_signals)
     result = loop.run()
     result.stage = stage  # type: ignore[attr-defined]  # handy in notebooks: the trained networks
