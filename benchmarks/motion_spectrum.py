@@ -21,19 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from styleinv_lib.metrics.groundtruth import motion_spectrum
+from styleinv_lib.metrics.groundtruth import factor_sequences, motion_spectrum
 
 FACTORS = ("yaw", "pitch", "mouth_open", "blink")
-
-
-def factor_sequences(videos, probe) -> dict[str, np.ndarray]:
-    """The probe's factors per frame: ``{factor: N x T}`` for videos N x T x 3 x R x R."""
-    out: dict[str, list] = {f: [] for f in FACTORS}
-    for video in videos:
-        pred = probe.predict_factors(video)
-        for f in FACTORS:
-            out[f].append(pred[f].double().numpy())
-    return {f: np.stack(v) for f, v in out.items()}
 
 
 def main(argv=None) -> int:

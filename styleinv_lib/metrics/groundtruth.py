@@ -218,9 +218,10 @@ def motion_statistics_from_factors(factors: Mapping[str, Any]) -> dict[str, Any]
             "videos": int(n_videos), "frames": int(length)}
 
 
-def motion_statistics(videos, probe: SynthFacesProbe, batch: int = 256) -> dict[str, Any]:
-    """Motion statistics of videos (``N x T x 3 x H x W`` or an iterable of batches) measured by the probe's factor
-    regressor; see :func:`motion_statistics_from_factors` for the result."""
+def factor_sequences(videos, probe: SynthFacesProbe, batch: int = 256) -> dict[str, np.ndarray]:
+    """The probe's factors of every frame, ``{factor: N x T}`` (float64), for videos ``N x T x 3 x H x W`` (or an
+    iterable of videos / batches of one length): the input of :func:`motion_statistics_from_factors` and
+    :func:`motion_spectrum`."""
     seqs: dict[str, list] = {}
     for video in _iter_videos(videos):
         pred = probe.predict_factors(video, batch=batch)
@@ -231,7 +232,13 @@ def motion_statistics(videos, probe: SynthFacesProbe, batch: int = 256) -> dict[
     lengths = {len(s) for s in seqs["yaw"]}
     if len(lengths) != 1:
         raise ValueError(f"all videos must have the same length, got {sorted(lengths)} frames")
-    return motion_statistics_from_factors({k: np.stack(v) for k, v in seqs.items()})
+    return {k: np.stack(v) for k, v in seqs.items()}
+
+
+def motion_statistics(videos, probe: SynthFacesProbe, batch: int = 256) -> dict[str, Any]:
+    """Motion statistics of videos (``N x T x 3 x H x W`` or an iterable of batches) measured by the probe's factor
+    regressor; see :func:`motion_statistics_from_factors` for the result."""
+    return motion_statistics_from_factors(factor_sequences(videos, probe, batch))
 
 
 #: Factors whose per-frame change :func:`motion_over_time` tracks.
