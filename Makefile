@@ -110,7 +110,11 @@ style: data
 # The committed rows (COMMITTED, SKY_COMMITTED) count as finished, so a fresh checkout, whose runs/ is empty,
 # continues the re-run where the committed files stand; so does the protocol spread, from the committed network of
 # the full model when its run folder is not here.
+# The committed rows were trained on the 900-kimg generator and the encoder trained against it (their own copies,
+# `_g900_`): the book's chapters 1-8 may move to a newer generator without changing what these rows mean.
 SEEDS ?= 0,1,2
+EXPERIMENT_GENERATOR ?= checkpoints/stylegan2_synthfaces32_v2_g900_cpu.safetensors
+EXPERIMENT_ENCODER ?= checkpoints/encoder_synthfaces32_v2_g900_cpu.safetensors
 COMMITTED ?= checkpoints/experiments_v2_$(PROFILE).jsonl
 SKY_COMMITTED ?= checkpoints/experiments_sky_v2_$(PROFILE).jsonl
 FULL_NETWORK ?= checkpoints/experiment_full_v2_$(PROFILE).safetensors
@@ -122,8 +126,8 @@ SKY_SPREAD ?= checkpoints/protocol_spread_sky_v2_$(PROFILE).json
 SKY_FULL_NETWORK ?= checkpoints/experiment_full_sky_v2_$(PROFILE).safetensors
 SKY_ENCODER ?= checkpoints/encoder_synthsky32_cpu.safetensors
 experiments: data
-	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
-		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS) $(KNOWN)
+	$(BIN)/styleinv experiment all --profile $(PROFILE) --data data/synthfaces --generator $(EXPERIMENT_GENERATOR) \
+		--encoder $(EXPERIMENT_ENCODER) --root runs/experiments --seeds $(SEEDS) $(KNOWN)
 	$(BIN)/python benchmarks/protocol_spread.py --root runs/experiments --profile $(PROFILE) --names full \
 		--seeds 1,2,3 --out $(SPREAD) $(KNOWN) \
 		$(if $(wildcard runs/experiments/full-$(PROFILE)),,--model full=$(FULL_NETWORK))
@@ -138,8 +142,8 @@ experiments: data
 		$(SKY_KNOWN)
 
 experiments-status:
-	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthfaces --generator $(GENERATOR) \
-		--encoder $(ENCODER) --root runs/experiments --seeds $(SEEDS) $(KNOWN)
+	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthfaces --generator $(EXPERIMENT_GENERATOR) \
+		--encoder $(EXPERIMENT_ENCODER) --root runs/experiments --seeds $(SEEDS) $(KNOWN)
 	$(BIN)/styleinv experiment status --profile $(PROFILE) --data data/synthsky --generator $(SKY_GENERATOR) \
 		--encoder $(SKY_ENCODER) --root runs/experiments-sky --seeds $(SEEDS) \
 		--names full,autoregressive,real_heldout,static $(SKY_KNOWN)

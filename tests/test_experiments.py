@@ -48,8 +48,8 @@ def test_each_experiment_sets_exactly_its_switches(assets):
 
 
 @pytest.mark.parametrize("results, data, generator, encoder, settings", [
-    ("experiments_v2_cpu.jsonl", "data/synthfaces", "stylegan2_synthfaces32_v2_cpu", "encoder_synthfaces32_v2_cpu",
-     "faces"),
+    ("experiments_v2_cpu.jsonl", "data/synthfaces", "stylegan2_synthfaces32_v2_g900_cpu",
+     "encoder_synthfaces32_v2_g900_cpu", "faces"),
     ("experiments_sky_v2_cpu.jsonl", "data/synthsky", "stylegan2_synthsky32_cpu", "encoder_synthsky32_cpu", "sky")])
 def test_the_committed_rows_are_what_the_runner_would_train(results, data, generator, encoder, settings):
     """Every committed trained row of chapter 9 carries the hash of the configuration `make experiments` builds
@@ -485,3 +485,39 @@ def test_exporting_rows_keeps_the_committed_ones(tmp_path, monkeypatch):
     assert rows["no_encoder", 0]["hardware"] != "elsewhere" and rows["static", 0]["hardware"] != "elsewhere"
     assert rows["no_encoder", 1]["hardware"] == rows["no_ffa_d", 0]["hardware"] == "elsewhere"
     assert rows["no_ffa_d", 0]["run"] == "/x/no_ffa_d-cpu"          # a kept row is written back unchanged
+
+
+def test_moving_the_inputs_of_committed_rows_rehashes_them(tmp_path):
+    """``benchmarks/relocate_recorded_paths.py --results``: the rows' hashes follow their generator and encoder to
+    new paths (and back, unchanged), every rehashed row is one the runner finds finished with the new paths, and old
+    paths that do not reproduce a row's hash are refused rather than rewritten."""
+    import runpy
+    import shutil
+    from pathlib import Path
+
+    from styleinv_lib.experiments import config_hash
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "relocate_recorded_paths.py"
+    rehash_results = runpy.run_path(str(script))["rehash_results"]
+    committed = Path(__file__).resolve().parents[1] / "checkpoints" / "experiments_v2_cpu.jsonl"
+    path = tmp_path / committed.name
+    shutil.copy(committed, path)
+    paths = dict(generator="checkpoints/stylegan2_synthfaces32_v2_g900_cpu.safetensors",
+                 encoder="checkpoints/encoder_synthfaces32_v2_g900_cpu.safetensors")
+    mapping = rehash_results(path, data="data/synthfaces", **paths, old="_g900_", new="_moved_")
+    assert len(mapping) == len(set(mapping.values())) >= 20 and all(a != b for a, b in mapping.items())
+    moved = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in moved:
+        exp = EXPERIMENTS[r["experiment"]]
+        if exp.kind in REFERENCE_KINDS:
+            continue
+        cfg = experiment_config(exp, "cpu", data="data/synthfaces", device="auto", seed=r["seed"],
+                                **{k: v.replace("_g900_", "_moved_") for k, v in paths.items()})
+        assert config_hash(cfg) == r["config_hash"]
+    rehash_results(path, data="data/synthfaces", **{k: v.replace("_g900_", "_moved_") for k, v in paths.items()},
+                   old="_moved_", new="_g900_")
+    assert path.read_text() == committed.read_text()
+    with pytest.raises(ValueError, match="old paths give"):
+        rehash_results(path, data="data/synthfaces", generator="G.safetensors", encoder=paths["encoder"], old="G",
+                       new="H")
+    assert path.read_text() == committed.read_text()
