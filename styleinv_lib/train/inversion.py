@@ -110,9 +110,9 @@ class EncoderConfig:
 
 
 #: Per-profile defaults.  ``smoke``: seconds; ``cpu``: the committed 32² encoder (checkpoints/encoder_synthfaces32_v2
-#: _cpu.safetensors): 45 kimg (2,813 steps; held-out PSNR, LPIPS and identity level off after 30 kimg), 80 min with
-#: one thread on a 2-core AVX2 CPU beside another training job (the v1 encoder's 30 kimg took 17 min of step time on
-#: 2 AMX cores); ``gpu``: pSp-like widths (64..512) at 128² for a 16 GB T4 (not timed here: no GPU was available).
+#: _cpu.safetensors): 45 kimg (2,813 steps; held-out PSNR, LPIPS and identity level off after 30 kimg), 14 min with
+#: one thread of a 2-core CPU with AVX-512 BF16 beside another training job, in bf16 + compile (80 min in fp32 on an
+#: AVX2 core); ``gpu``: pSp-like widths (64..512) at 128² for a 16 GB T4 (not timed here: no GPU was available).
 PRESETS = {
     "smoke": dict(channel_base=256, channel_max=16, blocks_per_stage=1, batch=4, total_kimg=0.016,
                   snapshot_kimg=None, lr=1e-3, eval_frames=4, eval_latents=4, id_weight=0.0),
