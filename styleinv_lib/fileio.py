@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 
@@ -19,13 +20,23 @@ def fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _replace_synced(tmp: Path, path: Path) -> None:
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(path.parent, directory=True)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically: temp file, fsync, rename, so a crash never leaves half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent, directory=True)
+    tmp.write_text(text, encoding="utf-8")
+    _replace_synced(tmp, path)
+
+
+def atomic_copy(source: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Copy ``source`` to ``path`` atomically (temp file, fsync, rename), like :func:`atomic_write_text`."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.copyfile(source, tmp)
+    _replace_synced(tmp, path)

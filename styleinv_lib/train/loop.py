@@ -37,7 +37,6 @@ import json
 import math
 import os
 import random
-import shutil
 import signal
 import threading
 import time
@@ -52,6 +51,7 @@ import torch
 from ..checkpoint import (
     CheckpointError, RunDir, Snapshot, capture_rng_state, load_snapshot, preserve_rng, save_snapshot, to_jsonable,
 )
+from ..fileio import atomic_copy, atomic_write_text
 from .distributed import DistributedContext
 from .run_lock import RunFolderLocked, RunLock
 
@@ -713,13 +713,10 @@ class TrainLoop:
         if self._last_snapshot_step != self.step:
             return                              # an evaluation between snapshots: nothing to keep
         source = self.run_dir.snapshot_path(self.step)
-        target = self.run_dir.path / f"best-{name}.safetensors"
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        atomic_copy(source, self.run_dir.path / f"best-{name}.safetensors")
         note = {"metric": name, "value": record[name], "step": record["step"], "kimg": record["kimg"],
                 "snapshot": source.name}
-        (self.run_dir.path / f"best-{name}.json").write_text(json.dumps(note, indent=1) + "\n", encoding="utf-8")
+        atomic_write_text(self.run_dir.path / f"best-{name}.json", json.dumps(note, indent=1) + "\n")
 
     # -- resume ---------------------------------------------------------------------------------------------------
     def _resume_from(self, path: Path) -> Snapshot:
