@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--data, jump ratios)")
     p.add_argument("--profile", default=None,
                    help="protocol sizes: gpu = the paper's (default: $STYLEINV_PROFILE, else cpu)")
+    p.add_argument("--probe-videos", type=int, default=None,
+                   help="--metrics probe: how many videos (default 16, 2 on the smoke profile); protocol seed k "
+                        "draws videos no other seed draws")
     p.add_argument("--num-clips", type=int, default=None, help="real and generated clips for FVD (paper: 2048)")
     p.add_argument("--fid-frames", type=int, default=None, help="generated frames for FID (paper: 50000)")
     p.add_argument("--fid-real-frames", type=int, default=None,
@@ -327,11 +330,14 @@ def _metrics(args) -> int:
         if not is_synthfaces(args.data):
             raise ValueError(f"--metrics probe: {args.data} is not a SynthFaces render (its metadata.json says "
                              "so); the probe reads SynthFaces frames only")
+    elif args.probe_videos is not None:
+        raise ValueError("--probe-videos sizes the probe metrics: add probe to --metrics")
     record = evaluate(source, args.data, names, protocol, device=device, cache=not args.no_cache,
                       progress=not args.quiet) if names else {"data": str(args.data), "generator": source.description}
     if with_probe:
         gen = load_video_generator(args.motion, device=device, generator=args.generator)
-        record["probe"] = probe_metrics(gen, args.data, args.profile, device=device, seed=args.seed or 0)
+        record["probe"] = probe_metrics(gen, args.data, args.profile, device=device, seed=args.seed or 0,
+                                        videos=args.probe_videos)
     print(json.dumps(record, indent=2))
     if out is not None:
         print(f"appended to {append_results(out, record)}")

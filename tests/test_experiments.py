@@ -127,6 +127,19 @@ def test_experiments_run_once_and_rerunning_skips_them(assets, tmp_path, capsys,
     assert by_name["full"]["reconstructed_motion"].keys() == by_name["full"]["motion"].keys()
     for key in ("identity_preservation", "jumps", "first_frame", "motion", "reconstructed_motion"):
         assert json.dumps(probe[key]) == json.dumps(rows[0][key]), key      # same seeds, same model, same kernels
+    # another protocol seed, as many videos as asked: each video's identity share and an interval over them
+    assert cli_main(["metrics", "--generator", str(assets / "G.safetensors"), "--motion", str(tmp_path / "full-smoke"),
+                     "--data", str(assets / "data"), "--metrics", "probe", "--profile", "smoke", "--device", "cpu",
+                     "--probe-videos", "3", "--seed", "1", "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    other = json.loads((tmp_path / "cli" / "metrics.jsonl").read_text().splitlines()[-1])["probe"]
+    assert other["probe_videos"] == {"protocol_seed": 1, "videos": 3} and other["jumps"]["videos"] == 3
+    shares, interval = other["identity_per_video"]["share@16"], other["identity_interval"]["share@16"]
+    assert len(shares) == 3 and interval["n"] == 3 and interval["low"] <= interval["mean"] <= interval["high"]
+    assert interval["mean"] == pytest.approx(other["identity_preservation"]["share@16"])
+    assert other["first_frame"] != probe["first_frame"]                     # other videos than seed 0's
+    assert cli_main(["metrics", "--generator", str(assets / "G.safetensors"), "--data", str(assets / "data"),
+                     "--metrics", "fid", "--probe-videos", "4", "--profile", "smoke"]) == 2
+    assert "add probe to --metrics" in capsys.readouterr().err
     assert cli_main(["metrics", "--generator", str(assets / "G.safetensors"), "--data", str(assets / "data"),
                      "--metrics", "probe", "--profile", "smoke"]) == 2
     assert "give its run with --motion" in capsys.readouterr().err
@@ -249,6 +262,20 @@ def test_reference_rows_held_out_real_videos_score_below_a_still_generator(tmp_p
     assert len(read_results(tmp_path / "r")) == 2
     with pytest.raises(ValueError, match="none held out"):
         HeldOutClips(tmp_path / "data", 32, skip=6)
+
+
+def test_protocol_seeds_of_the_probe_draw_disjoint_videos():
+    """Protocol seed 0 draws the videos it always drew (the committed rows stay valid); seeds 0 and 1 used to share
+    15 of their 16 videos, so their agreement said nothing about the probe's sampling error."""
+    from styleinv_lib.experiments import probe_videos
+
+    assert probe_videos("cpu") == list(range(16)) and probe_videos("smoke") == [0, 1]
+    one, two = probe_videos("cpu", 1, videos=64), probe_videos("cpu", 2, videos=64)
+    assert len(one) == 64 and not set(one) & set(probe_videos("cpu", 0, videos=64)) and not set(one) & set(two)
+    with pytest.raises(ValueError, match="1 to"):
+        probe_videos("cpu", 0, videos=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        probe_videos("cpu", -1)
 
 
 def test_probe_metrics_only_on_synthfaces(tmp_path):

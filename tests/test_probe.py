@@ -104,12 +104,15 @@ def test_identity_preservation_real_videos_vs_identity_swap(probe):
     assert same["share@16"] > 0.85 and same["share@24"] > 0.85
     assert same["share@1024"] is None and same["cosine@1024"] is None
     assert len(same["curve_share"]) == 23
+    assert len(same["video_share@24"]) == 4 and same["video_share@1024"] is None     # one share per video ...
+    assert sum(same["video_share@24"]) / 4 == pytest.approx(same["share@24"])           # ... whose mean it is
     # an identity that changes at frame 8: frames 8.. show other people (rotate the batch)
     swapped = videos.clone()
     swapped[:, 8:] = videos.roll(1, dims=0)[:, 8:]
     drift = gt.identity_preservation(swapped, probe, horizons=(8, 24))
     assert drift["share@8"] > 0.85
     assert drift["share@24"] < same["share@24"] - 0.4
+    assert all(d < s - 0.4 for d, s in zip(drift["video_share@24"], same["video_share@24"]))  # every video drifts
     # streaming one video at a time gives the same numbers
     streamed = gt.identity_preservation((v for v in videos), probe, horizons=(16,))
     assert streamed["share@16"] == pytest.approx(same["share@16"])

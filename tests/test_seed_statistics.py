@@ -84,3 +84,18 @@ def test_a_row_that_never_varies_is_tested_without_a_warning():
         warnings.simplefilter("error")
         d = difference_verdict([125.97] * 3, [40.4, 41.4, 41.0])
     assert d["verdict"] == "higher" and d["p_value"] < 0.001
+
+
+def test_mean_interval_covers_the_mean_and_narrows_with_more_videos():
+    from styleinv_lib.seed_statistics import mean_interval
+
+    few = [1.0] * 13 + [0.3, 0.5, 0.6]            # 16 videos: most keep their subject, three drift
+    many = few * 4
+    a, b = mean_interval(few), mean_interval(many)
+    assert a["low"] < a["mean"] < a["high"] and a["n"] == 16 and a["mean"] == pytest.approx(0.9)
+    assert b["mean"] == pytest.approx(a["mean"]) and b["high"] - b["low"] < 0.7 * (a["high"] - a["low"])
+    assert 0.75 < a["low"] < 0.85 and a["high"] == pytest.approx(1.0, abs=0.06)
+    assert mean_interval(few) == a                                        # seeded: the same interval every time
+    assert mean_interval([0.9] * 5) == {"mean": 0.9, "low": 0.9, "high": 0.9, "level": 0.95, "n": 5}
+    with pytest.raises(ValueError, match="no values"):
+        mean_interval([])

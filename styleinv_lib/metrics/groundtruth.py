@@ -104,6 +104,7 @@ def identity_preservation(videos, probe: SynthFacesProbe, horizons: Sequence[int
     streamed one by one).  A horizon longer than the videos is reported as ``None``.  Returns::
 
         {"share@16": ..., "cosine@16": ..., ...,            # means over videos
+         "video_share@16": [N floats], ...,                 # each video's share (a few drifting videos or all?)
          "curve_share": [T-1 floats], "curve_cosine": [...],  # per frame offset t = 1..T-1, averaged over videos
          "videos": N, "frames": T, "threshold": probe.threshold}
     """
@@ -129,10 +130,11 @@ def identity_preservation(videos, probe: SynthFacesProbe, horizons: Sequence[int
         if h < 2:
             raise ValueError(f"horizons must be >= 2 frames, got {h}")
         if h > length:
-            out[f"share@{h}"] = out[f"cosine@{h}"] = None
+            out[f"share@{h}"] = out[f"cosine@{h}"] = out[f"video_share@{h}"] = None
         else:
             out[f"share@{h}"] = float(match[:, :h - 1].mean())
             out[f"cosine@{h}"] = float(cos[:, :h - 1].mean())
+            out[f"video_share@{h}"] = match[:, :h - 1].mean(1).tolist()
     out["curve_share"] = match.mean(0).tolist()
     out["curve_cosine"] = cos.mean(0).tolist()
     return out
