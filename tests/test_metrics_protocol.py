@@ -102,18 +102,34 @@ class NumberedVideos:
             yield clips
 
 
-def _fid_frames_seen(monkeypatch, protocol, source=None):
-    """(video, frame) of every generated frame the FID statistics see."""
+class SeededNumberedVideos(NumberedVideos):
+    """:class:`NumberedVideos` whose third channel encodes the seed each batch was drawn with."""
+
+    def clips(self, n, num_frames, *, seed, batch):
+        for clips in super().clips(n, num_frames, seed=seed, batch=batch):
+            clips[:, :, 2] = seed % 251
+            yield clips
+
+
+class SeededStills(SeededNumberedVideos):
+    """Still images, one FID sample each, as :class:`~styleinv_lib.metrics.protocol.StaticImageClips`."""
+
+    fid_frames_per_clip = 1
+
+
+def _fid_frames_seen(monkeypatch, protocol, source=None, metrics=("fid", "fvd16")):
+    """(video, frame) of every generated frame the FID statistics see (with a seeded source: and its seed)."""
     seen = []
 
     def features(metric, network, batch):
         if metric == "fid":
-            seen.extend((int(x[0, 0, 0]), int(x[1, 0, 0])) for x in batch)
+            seen.extend((int(x[0, 0, 0]), int(x[1, 0, 0])) if x[2].max() == 0 else
+                        (int(x[0, 0, 0]), int(x[1, 0, 0]), int(x[2, 0, 0])) for x in batch)
         return torch.zeros(len(batch), P._dim(metric))
 
     monkeypatch.setattr(P, "_extractor", lambda metric, device: None)
     monkeypatch.setattr(P, "_features", features)
-    stats = fake_stats(source or NumberedVideos(), ["fid", "fvd16"], protocol)
+    stats = fake_stats(source or NumberedVideos(), list(metrics), protocol)
     assert stats["fid"].count == len(seen)
     return seen
 
@@ -139,6 +155,22 @@ def test_fid_variants_draw_generated_frames_as_each_paper_does(monkeypatch):
     with pytest.raises(ValueError, match="unknown FID variant"):
         Protocol(fid="mine")
     assert P.fid_variant({}) == "stylegan-v" and P.fid_variant(Protocol().to_dict()) == "styleinv"
+
+
+def test_fid_alone_draws_the_frames_it_draws_beside_fvd(monkeypatch):
+    """One protocol seed, one FID: asking FID alone used to skip the shared videos and draw every frame from the
+    extra stream (a still generator read 64.2 alone and 65.1 beside FVD on the same seed)."""
+    base = dict(num_clips=6, fid_frames=100, fid_real_frames=10, batch=4, seed=3)
+    for source, protocol, from_shared in ((SeededStills(), Protocol(**base), 6),
+                                          (SeededNumberedVideos(), Protocol(**base, fid="stylegan-v"), 6 * 16)):
+        alone = _fid_frames_seen(monkeypatch, protocol, source, metrics=("fid",))
+        beside = _fid_frames_seen(monkeypatch, protocol, source, metrics=("fid", "fvd16", "fvd32"))
+        assert alone == beside and len(alone) == 100
+        seeds = [s for *_, s in alone]                                 # the shared videos first, then the extra stream
+        assert seeds == [3] * from_shared + [(3 + 1_000_003) % 251] * (100 - from_shared)
+    pooled = Protocol(**base, fid_video_frames=32)                    # StyleInV's FID pools the shared videos' frames
+    assert _fid_frames_seen(monkeypatch, pooled, SeededNumberedVideos(), metrics=("fid",)) == _fid_frames_seen(
+        monkeypatch, pooled, SeededNumberedVideos(), metrics=("fid", "fvd16"))
 
 
 def test_metric_names():

@@ -397,7 +397,9 @@ def fake_stats(source: ClipSource, metrics: Sequence[str], protocol: Protocol, *
     The ``num_clips`` videos are generated once, at the longest length any metric needs; FVD_N uses their first N
     frames.  FID, StyleInV's variant: ``fid_frames`` frames drawn without replacement from all frames of those
     videos (their first ``fid_video_frames``); StyleGAN-V's: their first 16 frames, further videos (another seed)
-    when FID needs more.  A source of still images (``fid_frames_per_clip = 1``) gives independent images.
+    when FID needs more.  A source of still images (``fid_frames_per_clip = 1``) gives independent images.  FID
+    asked alone draws exactly the frames it draws beside FVD (the ``num_clips`` videos are generated as long as FID
+    needs), so one protocol seed gives one FID whichever other metrics are asked.
     """
     lengths = sorted({metric_length(m) for m in metrics if m != "fid"})
     nets = {m: _extractor(m, device) for m in metrics}
@@ -406,6 +408,8 @@ def fake_stats(source: ClipSource, metrics: Sequence[str], protocol: Protocol, *
     per_clip = getattr(source, "fid_frames_per_clip", None)
     pooled = want_fid and per_clip is None and protocol.fid == "styleinv"
     per_clip = int(per_clip or FID_FRAMES_PER_CLIP)
+    if want_fid and not pooled:
+        lengths = sorted({*lengths, per_clip})          # FID alone starts from the same videos as beside FVD
     if pooled:
         check_fid_pool(source, protocol)
         video_frames = protocol.fid_video_frames
