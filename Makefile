@@ -63,9 +63,9 @@ encoder: data
 		--profile $(PROFILE) --resume auto
 
 # Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/;
-# PROFILE=cpu: 42 kimg, D also shown real clips held still, leaps penalised in the latents and, for the last 6 kimg,
-# in the frames (none of it in the paper), FFA-APE periods from 4 frames (chapter 6, §6.5); about 40 min on two
-# threads of an AMD EPYC with AVX-512 BF16, in bf16);
+# PROFILE=cpu: 48 kimg, D also shown real clips held still, leaps penalised in the latents and, from 36 kimg, in
+# the frames (none of it in the paper), FFA-APE periods from 4 frames (chapter 6, §6.5); about 46 min on two
+# threads of an AMD EPYC with AVX-512 BF16, in bf16, scaled from 40 min measured for 42 kimg);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
 ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
 styleinv: data
