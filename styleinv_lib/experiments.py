@@ -105,7 +105,8 @@ def horizons(profile: str) -> tuple[int, ...]:
 #: profile's preset (the chapter 6 model) has since moved on.  The cpu preset now trains 48 kimg with FFA-APE
 #: periods from 4 frames and, from 36 kimg, a leap penalty on the frames; chapter 9's rows were trained at 24 kimg
 #: with periods from Δ = 16 (``min_period`` None) and no frame penalty: StyleInV rows of seven experiments, three
-#: seeds and two datasets, 7.4 hours of one-thread training, which a retraining at 48 kimg would take twice over.  ``tests/test_experiments.py`` checks every committed row.
+#: seeds and two datasets, 7.4 hours of one-thread training, which a retraining at 48 kimg would take twice
+#: over.  ``tests/test_experiments.py`` checks every committed row.
 EXPERIMENT_SETTINGS = {"cpu": {"total_kimg": 24.0, "min_period": None, "lambda_frame_leap": 0.0}}
 
 

@@ -201,8 +201,9 @@ PRESETS = {
     # periods start at 4 frames, not at Δ = 16 (the official face configuration): SynthFaces talks in syllables
     # of 5-7.5 frames and nods in 11-18, which periods from 16 frames (8 at the fastest learned rate) cannot follow.
     # The faster motion shook the whole head by a pixel now and then (G turns some small steps in W into large
-    # ones in pixels): from 36 kimg the leap penalty on the frames themselves (lambda_frame_leap), which
-    # brought the largest frame change of 1,024-frame videos from 3.9 to under 3 times the median.  From the first
+    # ones in pixels): from 36 kimg on the preset adds the leap penalty on the frames themselves
+    # (lambda_frame_leap), which brought the largest frame change of 1,024-frame videos from 3.9 to under 3 times
+    # the median.  From the first
     # step it did the same but held the mouth to 0.4 of the data's speed (runs pixleap_* of the recipe table).
     # 48 kimg, not 42: the 6 more kimg raised the mouth from 0.50-0.56 to 0.55-0.59 of held-out videos' speed,
     # with yaw speed 0.72-0.77 -> 0.80-0.87 and identity and jumps unchanged (README, results).
