@@ -203,8 +203,8 @@ PRESETS = {
     # The faster motion shook the whole head by a pixel now and then (G turns some small steps in W into large
     # ones in pixels): from 36 kimg on the preset adds the leap penalty on the frames themselves
     # (lambda_frame_leap), which brought the largest frame change of 1,024-frame videos from 3.9 to under 3 times
-    # the median.  From the first
-    # step it did the same but held the mouth to 0.4 of the data's speed (runs pixleap_* of the recipe table).
+    # the median.  From the first step it did the same but held the mouth to 0.4 of the data's speed (runs
+    # pixleap_* of the recipe table).
     # 48 kimg, not 42: the 6 more kimg raised the mouth from 0.50-0.56 to 0.55-0.59 of held-out videos' speed,
     # with yaw speed 0.72-0.77 -> 0.80-0.87 and identity and jumps unchanged (README, results).
     "cpu": dict(motion_dim=128, noise_dim=128, d_channel_base=2048, d_channel_max=64, batch=8, total_kimg=48.0,
