@@ -26,8 +26,8 @@ from styleinv_lib.checkpoint import (
 )
 from styleinv_lib.train.distributed import DistributedContext, SampleStream, local_batch, rank_indices
 from styleinv_lib.train.loop import (
-    StageState, TrainingDiverged, TrainLoop, _cuda_mode, cpu_has_native_bf16, ema_beta, make_grid, pick_device,
-    precision_policy, seed_everything, update_ema,
+    StageState, TrainingDiverged, TrainLoop, _cuda_mode, apply_gradients, cpu_has_native_bf16, ema_beta, make_grid,
+    pick_device, precision_policy, seed_everything, update_ema,
 )
 
 _read_text = Path.read_text
@@ -768,3 +768,27 @@ def test_a_failed_snapshot_write_is_a_clear_os_error_and_loses_nothing(tmp_path)
     assert "File too large" in line and "--resume auto" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["snapshot-00000001.safetensors"]
     assert load_snapshot(tmp_path / "snapshot-00000001.safetensors").modules_state("m")["weight"].shape == (4, 4)
+
+
+def test_an_fp16_step_that_overflows_is_skipped_and_the_loss_scale_backs_off():
+    """apply_gradients with a GradScaler: an overflow must reach the scaler (the step is skipped, the scale halves)
+    before the NaN/Inf clean-up, which alone would turn it into a step of clamped gradients."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    scaler = precision_policy("cpu", "fp16").grad_scaler(init_scale=2.0 ** 16)
+    before = [p.detach().clone() for p in model.parameters()]
+    apply_gradients(model(torch.full((2, 4), 1e35)).sum(), opt, list(model.parameters()), scaler=scaler)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before)), "an overflowing step was taken"
+    assert scaler.get_scale() == 2.0 ** 15
+    # an ordinary step goes through, unscaled: Adam's first step moves every weight by about lr
+    apply_gradients(model(torch.ones(2, 4)).sum(), opt, list(model.parameters()), scaler=scaler)
+    assert all(torch.allclose((p - b).abs(), torch.full_like(p, 0.1), rtol=1e-3) for p, b in
+               zip(model.parameters(), before))
+    assert scaler.get_scale() == 2.0 ** 15
+    # without a scaler a stray Inf is clamped (StyleGAN2-ADA's rule) and the step is taken
+    plain = torch.nn.Linear(4, 1)
+    w0 = plain.weight.detach().clone()
+    apply_gradients(plain(torch.full((2, 4), 1e38)).sum() * 1e10, torch.optim.SGD(plain.parameters(), lr=1e-6),
+                    list(plain.parameters()))
+    torch.testing.assert_close(plain.weight.detach(), w0 - 1e-6 * 1e5)

@@ -296,11 +296,17 @@ def apply_gradients(loss: torch.Tensor, opt: torch.optim.Optimizer, params: list
                     scaler: "torch.amp.GradScaler | None" = None) -> None:
     """One optimiser step on ``loss``: zero the gradients, back-propagate (through the AMP ``scaler`` if any),
     average them over the processes, replace stray NaN/Inf gradients (as StyleGAN2-ADA does, so one bad batch
-    cannot poison the weights), then step."""
+    cannot poison the weights), then step.
+
+    With a scaler (fp16) the gradients are unscaled first, so the scaler sees an overflow before the clean-up
+    hides it: that step is skipped and the scale backs off, as loss scaling needs (a clean-up first would turn the
+    overflow into a step of clamped gradients and let the scale grow without bound)."""
     opt.zero_grad(set_to_none=True)
     (scaler.scale(loss) if scaler is not None else loss).backward()
     if dist is not None and dist.is_distributed:
         dist.all_reduce_gradients(params)
+    if scaler is not None:
+        scaler.unscale_(opt)
     for p in params:
         if p.grad is not None:
             torch.nan_to_num_(p.grad, nan=0.0, posinf=1e5, neginf=-1e5)
