@@ -241,6 +241,13 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Mapping[str, A
                                   f"{len(saved['params'])}: was the model built with a different config?")
         groups.append({**{k: v for k, v in live.items() if k != "params"}, "params": saved["params"]})
     optimizer.load_state_dict({"state": state["state"], "param_groups": groups})
+    # the moments in their parameter's memory layout (a snapshot stores them contiguous, a channels-last parameter is
+    # not): torch's fused Adam walks parameter, gradient and moments as flat arrays and mixes up elements otherwise
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            for key, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                    optimizer.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 # --------------------------------------------------------------------------------------------------------------

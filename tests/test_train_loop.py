@@ -26,8 +26,8 @@ from styleinv_lib.checkpoint import (
 )
 from styleinv_lib.train.distributed import DistributedContext, SampleStream, local_batch, rank_indices
 from styleinv_lib.train.loop import (
-    StageState, TrainingDiverged, TrainLoop, _cuda_mode, apply_gradients, cpu_has_native_bf16, ema_beta, make_grid,
-    pick_device, precision_policy, seed_everything, update_ema,
+    StageState, TrainingDiverged, TrainLoop, _cuda_mode, apply_gradients, cpu_has_native_bf16, ema_beta, make_adam,
+    make_grid, pick_device, precision_policy, seed_everything, update_ema,
 )
 
 _read_text = Path.read_text
@@ -770,12 +770,16 @@ def test_a_failed_snapshot_write_is_a_clear_os_error_and_loses_nothing(tmp_path)
     assert load_snapshot(tmp_path / "snapshot-00000001.safetensors").modules_state("m")["weight"].shape == (4, 4)
 
 
-def test_an_fp16_step_that_overflows_is_skipped_and_the_loss_scale_backs_off():
+@pytest.mark.parametrize("fused", [False, True])
+def test_an_fp16_step_that_overflows_is_skipped_and_the_loss_scale_backs_off(fused):
     """apply_gradients with a GradScaler: an overflow must reach the scaler (the step is skipped, the scale halves)
-    before the NaN/Inf clean-up, which alone would turn it into a step of clamped gradients."""
+    before the NaN/Inf clean-up, which alone would turn it into a step of clamped gradients; for plain Adam and the
+    fused one the stages use (whose kernel takes the scaler's verdict itself)."""
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    opt = make_adam(model.parameters(), lr=0.1, betas=(0.9, 0.999)) if fused else \
+        torch.optim.Adam(model.parameters(), lr=0.1)
+    assert bool(opt.defaults["fused"]) == fused
     scaler = precision_policy("cpu", "fp16").grad_scaler(init_scale=2.0 ** 16)
     before = [p.detach().clone() for p in model.parameters()]
     apply_gradients(model(torch.full((2, 4), 1e35)).sum(), opt, list(model.parameters()), scaler=scaler)
@@ -792,3 +796,36 @@ def test_an_fp16_step_that_overflows_is_skipped_and_the_loss_scale_backs_off():
     apply_gradients(plain(torch.full((2, 4), 1e38)).sum() * 1e10, torch.optim.SGD(plain.parameters(), lr=1e-6),
                     list(plain.parameters()))
     torch.testing.assert_close(plain.weight.detach(), w0 - 1e-6 * 1e5)
+
+
+def test_the_stages_adam_is_fused_steps_as_plain_adam_and_resumes_exactly_in_channels_last(tmp_path):
+    """make_adam: torch's fused kernel on this torch's CPU, the plain update to float rounding; a resume is bit-exact
+    for a channels-last parameter too (the snapshot's contiguous moments come back in the parameter's layout: the
+    fused kernel mixes up elements when the layouts differ)."""
+    def net():
+        torch.manual_seed(0)
+        return torch.nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+
+    def steps(model, opt, indices):
+        for i in indices:
+            x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(i))
+            apply_gradients(model(x).square().mean(), opt, list(model.parameters()))
+
+    straight, plain_net = net(), net()
+    fused = make_adam(straight.parameters(), lr=0.01, betas=(0.0, 0.99))
+    plain = torch.optim.Adam(plain_net.parameters(), lr=0.01, betas=(0.0, 0.99), eps=1e-8)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    steps(straight, fused, range(6))
+    steps(plain_net, plain, range(6))
+    torch.testing.assert_close(straight.weight, plain_net.weight, rtol=1e-5, atol=1e-6)
+    assert (straight.weight - net().weight).abs().max() > 1e-3
+
+    split = net()
+    opt = make_adam(split.parameters(), lr=0.01, betas=(0.0, 0.99))
+    steps(split, opt, range(3))
+    path = save_snapshot(tmp_path / "s.safetensors", stage="t", config={}, modules={"N": split}, optimizers={"O": opt})
+    resumed = net()
+    opt = make_adam(resumed.parameters(), lr=0.01, betas=(0.0, 0.99))
+    load_snapshot(path, expected_stage="t").restore(modules={"N": resumed}, optimizers={"O": opt})
+    steps(resumed, opt, range(3, 6))
+    assert torch.equal(resumed.weight, straight.weight) and torch.equal(resumed.bias, straight.bias)

@@ -23,8 +23,8 @@ from ..nn.autoregressive import AutoregressiveMotion, principal_basis
 from ..nn.temporal_disc import TemporalVideoDiscriminator
 from ..profiles import get_profile
 from .loop import (
-    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_grid, pick_device,
-    save_sample_grid, seed_everything, update_ema,
+    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_adam, make_grid,
+    pick_device, save_sample_grid, seed_everything, update_ema,
 )
 from .losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
@@ -110,8 +110,8 @@ class AutoregressiveStage:
         self.M_ema = copy.deepcopy(self.M).eval().requires_grad_(False)
         self.D = TemporalVideoDiscriminator(self.resolution, channel_base=cfg.d_channel_base,
                                             channel_max=cfg.d_channel_max).to(self.device)
-        self.opt_M = torch.optim.Adam(self.M.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99), eps=1e-8)
+        self.opt_M = make_adam(self.M.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
+        self.opt_D = make_adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.0, 0.99))
         self.last_step = -1
         self.sample_dir: Path | None = None
         gen = torch.Generator().manual_seed(cfg.seed + 4242)

@@ -53,8 +53,8 @@ from ..profiles import get_profile
 from ..checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream, local_batch
 from .loop import (
-    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, make_grid, pick_device, precision_policy,
-    save_sample_grid, seed_everything,
+    StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, make_adam, make_grid, pick_device,
+    precision_policy, save_sample_grid, seed_everything,
 )
 
 STAGE = "encoder"
@@ -202,7 +202,7 @@ class InversionStage:
         self.G.to(memory_format=self.memory_format)
         self.E = InversionEncoder.for_generator(self.G, **cfg.encoder_kwargs()).to(self.device).to(
             memory_format=self.memory_format)
-        self.opt = torch.optim.Adam(self.E.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+        self.opt = make_adam(self.E.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
         self.scaler = self.policy.grad_scaler() if self.policy.use_grad_scaler else None
 
         # the perceptual loss network (frozen)

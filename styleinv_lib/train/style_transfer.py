@@ -39,7 +39,7 @@ from ..nn.stylegan2 import Generator
 from ..profiles import get_profile
 from ..checkpoint import CheckpointError, RunDir, Snapshot, load_snapshot
 from .distributed import DistributedContext
-from .loop import TrainLoop, TrainResult, dataclass_from_dict, make_grid, save_sample_grid
+from .loop import TrainLoop, TrainResult, dataclass_from_dict, make_adam, make_grid, save_sample_grid
 from .stylegan2 import StyleGAN2Config, StyleGAN2Stage
 
 STAGE = "style_transfer"
@@ -210,8 +210,7 @@ class StyleTransferStage(StyleGAN2Stage):
         for name, p in self.G.named_parameters():
             p.requires_grad_(name not in self.frozen)
         self.g_params = [p for p in self.G.parameters() if p.requires_grad]
-        self.opt_G = torch.optim.Adam(self.g_params, lr=self.opt_G.defaults["lr"], betas=self.opt_G.defaults["betas"],
-                                      eps=1e-8)
+        self.opt_G = make_adam(self.g_params, lr=self.opt_G.defaults["lr"], betas=self.opt_G.defaults["betas"])
         self.d_init = self._init_discriminator(parent_snapshot)
 
         # the parent-vs-fine-tuned losses

@@ -34,8 +34,8 @@ from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
 from ..checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream
 from .loop import (
-    StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_grid,
-    pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
+    StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_adam,
+    make_grid, pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
 )
 from .losses import (
     PathLengthRegularizer, adjusted_adam_params, d_logistic_loss, default_r1_gamma, g_nonsaturating_loss, r1_penalty,
@@ -168,8 +168,8 @@ class StyleGAN2Stage:
         g_lr, g_betas = adjusted_adam_params(cfg.lr, (0.0, 0.99), cfg.pl_interval if cfg.pl_weight > 0 else None)
         d_lr, d_betas = adjusted_adam_params(cfg.lr, (0.0, 0.99), max(cfg.r1_interval, 0))
         self.g_params = list(self.G.parameters())       # what opt_G trains (style transfer freezes some)
-        self.opt_G = torch.optim.Adam(self.g_params, lr=g_lr, betas=g_betas, eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
+        self.opt_G = make_adam(self.g_params, lr=g_lr, betas=g_betas)
+        self.opt_D = make_adam(self.D.parameters(), lr=d_lr, betas=d_betas)
         self.scalers = {k: self.policy.grad_scaler() for k in ("G", "D")} if self.policy.use_grad_scaler else None
 
         self.augment = None

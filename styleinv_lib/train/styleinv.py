@@ -59,8 +59,8 @@ from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
 from ..checkpoint import Snapshot
 from .distributed import DistributedContext
 from .loop import (
-    StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_grid,
-    pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
+    StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_adam,
+    make_grid, pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
 )
 from .losses import adjusted_adam_params, d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
@@ -323,10 +323,10 @@ class StyleInVStage:
                                           mbstd_group_size=cfg.mbstd_group,
                                           ).to(self.device).to(memory_format=self.memory_format)
         # StyleInV has no regulariser phase (plain Adam); D takes an extra R1 step every r1_interval steps
-        self.opt_SI = torch.optim.Adam(self.SI.parameters(), lr=cfg.lr, betas=(0.0, 0.99), eps=1e-8)
+        self.opt_SI = make_adam(self.SI.parameters(), lr=cfg.lr, betas=(0.0, 0.99))
         lazy_steps = cfg.r1_interval if cfg.d_lazy_adam_correction and cfg.r1_gamma > 0 else None
         d_lr, d_betas = adjusted_adam_params(cfg.lr_d, (0.0, 0.99), lazy_steps)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=d_lr, betas=d_betas, eps=1e-8)
+        self.opt_D = make_adam(self.D.parameters(), lr=d_lr, betas=d_betas)
         self.scalers = {k: self.policy.grad_scaler() for k in ("SI", "D")} if self.policy.use_grad_scaler else None
         # the main phases may run compiled; R1 (a double backward) and evaluation use the plain modules
         self.synthesis_fwd, self.D_fwd = self.G.synthesis, self.D
