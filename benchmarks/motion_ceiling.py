@@ -13,6 +13,8 @@ on held-out real frames, and on
 * ``encoder``: ``G(E(x))``, the real frames inverted by the encoder (what StyleInV starts from),
 * ``optimise``: ``G(w*)`` with ``w*`` optimised per frame (the best W can do, as far as a few hundred Adam steps
   find it),
+* ``real, blurred``: the real frames blurred (Gaussian, sigma ``--blur`` pixels), a check of the reader: a probe
+  that loses a factor on a frame a little less sharp than the data would make any generator look short of it,
 
 and reports, per factor, the spread (std) as a share of the real frames' spread and, for the two inversions, the
 correlation with the real frame's value.  A factor that even ``optimise`` cannot reproduce is beyond the motion
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--videos", type=int, default=40, help="draw frames from the last this many videos")
     p.add_argument("--steps", type=int, default=150, help="optimisation steps per frame")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--blur", type=float, default=1.2, help="sigma (pixels) of the blurred real frames' row")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -65,7 +68,7 @@ def main(argv=None) -> int:
     with torch.no_grad():
         z = torch.randn(args.frames, G.z_dim, generator=torch.Generator().manual_seed(args.seed))
         samples = to_uint8(G(z, noise_mode="const"))
-    images = {"G samples": samples}
+    images = {"G samples": samples, "real, blurred": gaussian_blur(real, args.blur)}
     for method in ("encoder", "optimise") if E is not None else ():
         result = invert(real, G, E, method=method, steps=None if method == "encoder" else args.steps)
         with torch.no_grad():
@@ -77,22 +80,39 @@ def main(argv=None) -> int:
         rows[name] = {}
         for f in FACTORS:
             a, b = truth[f].double().numpy(), read[f].double().numpy()
-            row = {"spread_share": float(b.std() / a.std())}
+            row = {"spread_share": float(b.std() / a.std()),
+                   "percentiles_5_50_95": [round(float(x), 3) for x in np.percentile(b, [5, 50, 95])]}
             if name != "G samples":
                 row["correlation"] = float(np.corrcoef(a, b)[0, 1])
             rows[name][f] = row
     out = {"generator": str(args.generator), "encoder": args.encoder and str(args.encoder), "data": str(args.data),
-           "frames": args.frames, "steps": args.steps, "seed": args.seed, "real_std": {
-               f: float(truth[f].double().std()) for f in FACTORS}, "rows": rows,
+           "frames": args.frames, "steps": args.steps, "seed": args.seed, "blur_sigma": args.blur, "real_std": {
+               f: float(truth[f].double().std()) for f in FACTORS}, "real_percentiles_5_50_95": {
+               f: [round(float(x), 3) for x in np.percentile(truth[f].double().numpy(), [5, 50, 95])] for f in FACTORS},
+           "rows": rows,
            "seconds": round(time.perf_counter() - t0, 1)}
     for name, r in rows.items():
-        print(f"{name:10s} " + "  ".join(
+        print(f"{name:13s} " + "  ".join(
             f"{f} spread {v['spread_share']:.2f}" + (f" corr {v['correlation']:+.2f}" if "correlation" in v else "")
             for f, v in r.items()))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+def gaussian_blur(images, sigma: float):
+    """uint8 ``N x 3 x H x W`` images blurred by a separable Gaussian of ``sigma`` pixels (edges replicated)."""
+    import torch
+    import torch.nn.functional as F
+
+    radius = max(1, int(3 * sigma + 0.5))
+    k = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
+    k = (k / k.sum()).repeat(3, 1, 1, 1)
+    x = images.float()
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="replicate"), k.view(3, 1, 1, -1), groups=3)
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode="replicate"), k.view(3, 1, -1, 1), groups=3)
+    return x.round().clamp(0, 255).to(torch.uint8)
 
 
 if __name__ == "__main__":
