@@ -74,6 +74,10 @@ def main(argv=None) -> int:
         with torch.no_grad():
             images[method] = to_uint8(G.synthesis(result.w, noise_mode="const"))
     truth = probe.predict_factors(real)
+
+    def percentiles(values) -> list[float]:
+        return [round(float(x), 3) for x in np.percentile(values, [5, 50, 95])]
+
     rows = {}
     for name, imgs in images.items():
         read = probe.predict_factors(imgs)
@@ -81,14 +85,14 @@ def main(argv=None) -> int:
         for f in FACTORS:
             a, b = truth[f].double().numpy(), read[f].double().numpy()
             row = {"spread_share": float(b.std() / a.std()),
-                   "percentiles_5_50_95": [round(float(x), 3) for x in np.percentile(b, [5, 50, 95])]}
+                   "percentiles_5_50_95": percentiles(b)}
             if name != "G samples":
                 row["correlation"] = float(np.corrcoef(a, b)[0, 1])
             rows[name][f] = row
     out = {"generator": str(args.generator), "encoder": args.encoder and str(args.encoder), "data": str(args.data),
            "frames": args.frames, "steps": args.steps, "seed": args.seed, "blur_sigma": args.blur, "real_std": {
                f: float(truth[f].double().std()) for f in FACTORS}, "real_percentiles_5_50_95": {
-               f: [round(float(x), 3) for x in np.percentile(truth[f].double().numpy(), [5, 50, 95])] for f in FACTORS},
+               f: percentiles(truth[f].double().numpy()) for f in FACTORS},
            "rows": rows,
            "seconds": round(time.perf_counter() - t0, 1)}
     for name, r in rows.items():

@@ -16,8 +16,9 @@ of matmuls and convolutions, forward and backward; elementwise work is not count
 The bf16 peak of a CPU is ``cores × GHz × FLOPs/cycle``: 2,048 per core per cycle with AMX (Sapphire Rapids' TMUL:
 16×32 bf16 pairs → 1,024 multiply-adds), 128 with AVX-512 BF16 alone (two 512-bit VDPBF16PS units), 64 in fp32
 with AVX-512 (two FMA units × 16 lanes × 2); AMD Zen 4 (family 25) runs 512-bit instructions on 256-bit datapaths,
-half those rates (64 bf16, 32 fp32: its fp32 GEMM reaches about 95 % of 32 at the nominal clock).  The clock is the nominal one from ``/proc/cpuinfo`` (``model name``
-"@ x GHz" or "cpu MHz"); turbo clocks make the true peak somewhat higher.  Results are appended to the ``--out``
+half those rates (64 bf16, 32 fp32: its fp32 GEMM reaches 97 % of 32 at the nominal clock).  The clock is the
+nominal one from ``/proc/cpuinfo`` (``model name`` "@ x GHz" or "cpu MHz"); turbo clocks make the true peak
+somewhat higher.  Results are appended to the ``--out``
 JSON after every measurement; entries already there are skipped, so an interrupted run resumes.
 """
 from __future__ import annotations
