@@ -18,7 +18,10 @@ on held-out real frames, and on
 
 and reports, per factor, the spread (std) as a share of the real frames' spread and, for the two inversions, the
 correlation with the real frame's value.  A factor that even ``optimise`` cannot reproduce is beyond the motion
-model: the generator has to learn it first.  Without ``--encoder`` only ``G samples`` is read (a generator no
+model: the generator has to learn it first.  ``--figure PATH`` also draws ``--figure-samples`` samples of G and
+puts, for yaw values across the real frames' range, the real frame the probe reads nearest each value above the
+two samples it reads nearest (are G's most turned samples turned faces?), and reports the share of samples read
+beyond the real frames' 5th and 95th percentiles.  Without ``--encoder`` only ``G samples`` is read (a generator no
 encoder has been trained for, such as a snapshot of a continued run).
 """
 from __future__ import annotations
@@ -43,6 +46,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--blur", type=float, default=1.2, help="sigma (pixels) of the blurred real frames' row")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--figure", type=Path, default=None,
+                   help="a PNG: real frames and G's samples at the same probe-read yaw, across the real range")
+    p.add_argument("--figure-samples", type=int, default=2000, help="G samples searched for the figure")
+    p.add_argument("--figure-columns", type=int, default=7)
     args = p.parse_args(argv)
 
     import numpy as np
@@ -93,8 +100,10 @@ def main(argv=None) -> int:
            "frames": args.frames, "steps": args.steps, "seed": args.seed, "blur_sigma": args.blur, "real_std": {
                f: float(truth[f].double().std()) for f in FACTORS}, "real_percentiles_5_50_95": {
                f: percentiles(truth[f].double().numpy()) for f in FACTORS},
-           "rows": rows,
-           "seconds": round(time.perf_counter() - t0, 1)}
+           "rows": rows}
+    if args.figure is not None:
+        out["yaw_figure"] = yaw_figure(G, probe, real, truth["yaw"].double().numpy(), args)
+    out["seconds"] = round(time.perf_counter() - t0, 1)
     for name, r in rows.items():
         print(f"{name:13s} " + "  ".join(
             f"{f} spread {v['spread_share']:.2f}" + (f" corr {v['correlation']:+.2f}" if "correlation" in v else "")
@@ -103,6 +112,65 @@ def main(argv=None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1) + "\n")
     return 0
+
+
+def nearest_per_target(values, targets, k: int):
+    """Indices (len(targets) x k) of the ``k`` values nearest each target, nearest first."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    return np.stack([np.argsort(np.abs(values - t), kind="stable")[:k] for t in np.asarray(targets, dtype=np.float64)])
+
+
+def yaw_figure(G, probe, real, real_yaw, args) -> dict:
+    """Draw the ``--figure`` grid (see the module docstring) and return what it shows, as numbers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    from styleinv_lib.pixels import to_uint8
+
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    with torch.no_grad():
+        z = torch.randn(args.figure_samples, G.z_dim, generator=gen)
+        samples = torch.cat([to_uint8(G(c, noise_mode="const")) for c in z.split(250)])
+    sample_yaw = probe.predict_factors(samples)["yaw"].double().numpy()
+    lo, hi = np.percentile(real_yaw, [5, 95])
+    targets = np.linspace(*np.percentile(real_yaw, [3, 97]), args.figure_columns)
+    real_idx = nearest_per_target(real_yaw, targets, 1)[:, 0]
+    fake_idx = nearest_per_target(sample_yaw, targets, 2)
+    rows = [("real frame", real, real_idx, real_yaw)] + [
+        (f"G sample, {'nearest' if j == 0 else 'second'}", samples, fake_idx[:, j], sample_yaw) for j in range(2)]
+    fig, axes = plt.subplots(len(rows), len(targets), figsize=(1.3 * len(targets), 1.5 * len(rows) + 0.6))
+    for r, (name, imgs, idx, read) in enumerate(rows):
+        for c, i in enumerate(idx):
+            ax = axes[r, c]
+            ax.imshow(imgs[i].permute(1, 2, 0).numpy(), interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.set_xlabel(f"read {read[i]:+.2f}", fontsize=7)
+            if r == 0:
+                ax.set_title(f"yaw {targets[c]:+.2f}", fontsize=8)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=7)
+    fig.suptitle(f"Real frames and G's samples at the same probe-read yaw (rad; {args.figure_samples:,} samples searched)",
+                 fontsize=9)
+    fig.tight_layout()
+    args.figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figure, dpi=130)
+    plt.close(fig)
+    return {"figure": str(args.figure), "samples": args.figure_samples, "targets": [round(float(t), 3) for t in targets],
+            "real_read": [round(float(real_yaw[i]), 3) for i in real_idx],
+            "G_read": [[round(float(sample_yaw[i]), 3) for i in col] for col in fake_idx],
+            "samples_percentiles_1_5_50_95_99": [round(float(x), 3) for x in
+                                                 np.percentile(sample_yaw, [1, 5, 50, 95, 99])],
+            "share_beyond_real_5_95": {"real": round(float(((real_yaw < lo) | (real_yaw > hi)).mean()), 4),
+                                       "G samples": round(float(((sample_yaw < lo) |
+                                                                               (sample_yaw > hi)).mean()), 4),
+                                       "G below 5th": round(float((sample_yaw < lo).mean()), 4),
+                                       "G above 95th": round(float((sample_yaw > hi).mean()), 4)}}
 
 
 def gaussian_blur(images, sigma: float):
