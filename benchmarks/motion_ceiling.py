@@ -119,7 +119,8 @@ def nearest_per_target(values, targets, k: int):
     import numpy as np
 
     values = np.asarray(values, dtype=np.float64)
-    return np.stack([np.argsort(np.abs(values - t), kind="stable")[:k] for t in np.asarray(targets, dtype=np.float64)])
+    targets = np.asarray(targets, dtype=np.float64)
+    return np.stack([np.argsort(np.abs(values - t), kind="stable")[:k] for t in targets])
 
 
 def yaw_figure(G, probe, real, real_yaw, args) -> dict:
@@ -155,22 +156,24 @@ def yaw_figure(G, probe, real, real_yaw, args) -> dict:
                 ax.set_title(f"yaw {targets[c]:+.2f}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(name, fontsize=7)
-    fig.suptitle(f"Real frames and G's samples at the same probe-read yaw (rad; {args.figure_samples:,} samples searched)",
-                 fontsize=9)
+    fig.suptitle(f"Real frames and G's samples at the same probe-read yaw (rad; {args.figure_samples:,} samples "
+                 f"searched)", fontsize=9)
     fig.tight_layout()
     args.figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=130)
     plt.close(fig)
-    return {"figure": str(args.figure), "samples": args.figure_samples, "targets": [round(float(t), 3) for t in targets],
+    def share(v, below: bool = True, above: bool = True) -> float:
+        return round(float(((below & (v < lo)) | (above & (v > hi))).mean()), 4)
+
+    return {"figure": str(args.figure), "samples": args.figure_samples,
+            "targets": [round(float(t), 3) for t in targets],
             "real_read": [round(float(real_yaw[i]), 3) for i in real_idx],
             "G_read": [[round(float(sample_yaw[i]), 3) for i in col] for col in fake_idx],
-            "samples_percentiles_1_5_50_95_99": [round(float(x), 3) for x in
-                                                 np.percentile(sample_yaw, [1, 5, 50, 95, 99])],
-            "share_beyond_real_5_95": {"real": round(float(((real_yaw < lo) | (real_yaw > hi)).mean()), 4),
-                                       "G samples": round(float(((sample_yaw < lo) |
-                                                                               (sample_yaw > hi)).mean()), 4),
-                                       "G below 5th": round(float((sample_yaw < lo).mean()), 4),
-                                       "G above 95th": round(float((sample_yaw > hi).mean()), 4)}}
+            "samples_percentiles_1_5_50_95_99": [round(float(x), 3)
+                                                 for x in np.percentile(sample_yaw, [1, 5, 50, 95, 99])],
+            "share_beyond_real_5_95": {"real": share(real_yaw), "G samples": share(sample_yaw),
+                                       "G below 5th": share(sample_yaw, above=False),
+                                       "G above 95th": share(sample_yaw, below=False)}}
 
 
 def gaussian_blur(images, sigma: float):
