@@ -74,7 +74,8 @@ def assets(tmp_path_factory):
 
 
 def test_compiled_ffa_st_step_matches_the_eager_step(assets, monkeypatch):
-    """torch.compile of G's synthesis and D (the StyleInV stage's option) computes the same losses as eager mode,
+    """torch.compile of G's synthesis, D and StyleInV's encoder trunk (the StyleInV stage's option; the trunk at
+    two clip lengths, the clip's frames and the leap penalty's run) computes the same losses as eager mode,
     to float rounding.  The graphs are traced as in training (dynamo's capture and guards, AOT autograd's backward)
     and run by the ``aot_eager`` backend: inductor's code generation would add 2-4 minutes of compilation on a
     2-core CPU to what this checks (that the stage's modules trace correctly, with nothing stale behind a guard).
@@ -89,10 +90,12 @@ def test_compiled_ffa_st_step_matches_the_eager_step(assets, monkeypatch):
     for compiled in (False, True):
         torch._dynamo.reset()
         monkeypatch.setattr(torch, "compile", compile_aot_eager)
-        stage = styleinv.StyleInVStage(_cfg(assets, precision="fp32", compile=compiled, r1_interval=2))
+        stage = styleinv.StyleInVStage(_cfg(assets, precision="fp32", compile=compiled, r1_interval=2,
+                                            lambda_uneven=1.0, uneven_tolerance=2.0))
         monkeypatch.undo()
         logs[compiled] = [stage.step(s) for s in range(2)]          # step 0 has R1 (the uncompiled D)
-    assert len(compiled_with) == 2, f"the stage should compile G's synthesis and D, compiled {compiled_with}"
+    assert compiled_with == ["SynthesisNetwork", "SparseVideoDiscriminator", "method"], \
+        f"the stage should compile G's synthesis, D and StyleInV's trunk, compiled {compiled_with}"
     for eager, comp in zip(logs[False], logs[True]):
         assert eager.keys() == comp.keys()
         for k in eager:
@@ -114,3 +117,27 @@ def test_inductor_compiles_the_synthesis_network_to_the_eager_result():
         results.append((img.detach(), w.grad, net.blocks[-1].conv1.weight.grad.clone()))
     for eager, compiled in zip(*results):
         torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_inductor_compiles_styleinvs_trunk_to_the_eager_result():
+    """The inductor backend on StyleInV's modulated inversion (the copied encoder's BatchNorm in eval mode, PReLU,
+    squeeze-excitation, the AdaIN blocks), in training mode and bf16 autocast as the cpu preset runs it: the same
+    latents and the same gradients as eager mode, to bf16 rounding; and float32 to float rounding."""
+    from test_styleinv import _small_G, _styleinv
+
+    SI = _styleinv(_small_G()).train()
+    x0 = torch.rand(2, 3, 32, 32) * 2 - 1
+    s = torch.randn(2, 3, SI.style.style_dim)
+    compiled = torch.compile(SI.modulated_inversion, dynamic=False)
+    for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 3e-2)):
+        results = []
+        for fn in (SI.modulated_inversion, compiled):
+            SI.zero_grad()
+            style = s.clone().requires_grad_(True)
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+                w = fn(x0, style)
+            w.square().mean().backward()
+            results.append((w.detach(), style.grad, SI.adains[0].conv1.weight.grad.clone(),
+                            SI.encoder.stem[0].weight.grad.clone()))
+        for eager, comp in zip(*results):
+            torch.testing.assert_close(comp, eager, rtol=tol, atol=tol * 0.1)

@@ -169,8 +169,11 @@ class StyleInV(nn.Module):
         """``s_t``: B×T×style_dim."""
         return self.style(w0, self.motion(videos, t))
 
-    def residual(self, w0: Tensor, x0: Tensor | None, videos, t: Tensor) -> Tensor:
-        """``E_s(G(w0), s_t)`` (without the encoder ``A s_t + b``, or ``s_t`` itself): B×T×w_dim."""
+    def residual(self, w0: Tensor, x0: Tensor | None, videos, t: Tensor, inversion=None) -> Tensor:
+        """``E_s(G(w0), s_t)`` (without the encoder ``A s_t + b``, or ``s_t`` itself): B×T×w_dim.
+
+        ``inversion``: a stand-in for :meth:`modulated_inversion` with the same result, such as its
+        ``torch.compile``-d version (the training stage's)."""
         if t.ndim != 2 or t.shape[0] != w0.shape[0]:
             raise ValueError(f"t must be B×T with B = {w0.shape[0]} videos, got shape {tuple(t.shape)}")
         s = self.temporal_style(w0, videos, t)
@@ -179,7 +182,12 @@ class StyleInV(nn.Module):
         if x0 is None:
             raise ValueError("StyleInV with an encoder needs the first frames x0 = G(w0)")
         self.encoder.check_input(x0)
-        b, n = t.shape
+        return (inversion or self.modulated_inversion)(x0, s)
+
+    def modulated_inversion(self, x0: Tensor, s: Tensor) -> Tensor:
+        """The encoder's trunk on the first frames ``x0`` (B×3×R×R) with AdaIN driven by the temporal styles ``s``
+        (B×T×style_dim), pooled and read out: B×T×w_dim.  Tensors only, so that it compiles as one graph."""
+        b, n = s.shape[:2]
         s_flat = s.reshape(b * n, -1)
         enc = self.encoder
         h = enc.stem(x0.to(enc.stem[0].weight.dtype))
@@ -196,8 +204,8 @@ class StyleInV(nn.Module):
                 k += 1
         return self.head(h.mean(dim=(2, 3))).float().reshape(b, n, self.w_dim)
 
-    def forward(self, w0: Tensor, x0: Tensor | None, videos, t: Tensor) -> Tensor:
-        return w0[:, None, :] + self.residual(w0, x0, videos, t)
+    def forward(self, w0: Tensor, x0: Tensor | None, videos, t: Tensor, inversion=None) -> Tensor:
+        return w0[:, None, :] + self.residual(w0, x0, videos, t, inversion)
 
 
 # ----------------------------------------------------------------------------------------------------------------
