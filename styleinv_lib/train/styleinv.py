@@ -333,7 +333,7 @@ class StyleInVStage:
         self.inversion_fwd = None                           # StyleInV's own modulated_inversion
         if cfg.compile:
             self.synthesis_fwd, self.D_fwd = torch.compile(self.G.synthesis), torch.compile(self.D)
-            if self.SI.use_encoder:   # the copied encoder's trunk: ~1.2x the cpu preset's step (eager BN, PReLU)
+            if self.SI.use_encoder:   # the copied encoder's trunk: 1.15x the cpu preset's step (eager BN, PReLU)
                 self.inversion_fwd = torch.compile(self.SI.modulated_inversion, dynamic=False)
         self.augment = self.ada = None
         if cfg.augment != "none":
