@@ -45,13 +45,12 @@ def merged_history(paths) -> dict[float, float]:
 
 def fid_at(history: dict[float, float], kimg: float) -> float | None:
     """FID linearly interpolated between the logged readings around ``kimg`` (None outside the logged range)."""
-    points = sorted(history.items())
-    for (k0, f0), (k1, f1) in zip(points, points[1:]):
-        if k0 <= kimg <= k1:
-            return f0 + (f1 - f0) * (kimg - k0) / (k1 - k0)
-    if points and kimg == points[0][0]:
-        return points[0][1]
-    return None
+    import numpy as np
+
+    kimgs = sorted(history)
+    if not kimgs or not kimgs[0] <= kimg <= kimgs[-1]:
+        return None
+    return float(np.interp(kimg, kimgs, [history[k] for k in kimgs]))
 
 
 def first_kimg_at_or_below(history: dict[float, float], target: float) -> float | None:

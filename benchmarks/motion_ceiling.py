@@ -162,8 +162,9 @@ def yaw_figure(G, probe, real, real_yaw, args) -> dict:
     args.figure.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.figure, dpi=130)
     plt.close(fig)
-    def share(v, below: bool = True, above: bool = True) -> float:
-        return round(float(((below & (v < lo)) | (above & (v > hi))).mean()), 4)
+
+    def share(mask) -> float:
+        return round(float(mask.mean()), 4)
 
     return {"figure": str(args.figure), "samples": args.figure_samples,
             "targets": [round(float(t), 3) for t in targets],
@@ -171,9 +172,9 @@ def yaw_figure(G, probe, real, real_yaw, args) -> dict:
             "G_read": [[round(float(sample_yaw[i]), 3) for i in col] for col in fake_idx],
             "samples_percentiles_1_5_50_95_99": [round(float(x), 3)
                                                  for x in np.percentile(sample_yaw, [1, 5, 50, 95, 99])],
-            "share_beyond_real_5_95": {"real": share(real_yaw), "G samples": share(sample_yaw),
-                                       "G below 5th": share(sample_yaw, above=False),
-                                       "G above 95th": share(sample_yaw, below=False)}}
+            "share_beyond_real_5_95": {"real": share((real_yaw < lo) | (real_yaw > hi)),
+                                       "G samples": share((sample_yaw < lo) | (sample_yaw > hi)),
+                                       "G below 5th": share(sample_yaw < lo), "G above 95th": share(sample_yaw > hi)}}
 
 
 def gaussian_blur(images, sigma: float):
