@@ -29,6 +29,8 @@ import os
 import platform
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -36,11 +38,14 @@ from pathlib import Path
 
 import torch
 
+from styleinv_lib.train.host_memory import OPT_OUT
+
 MODES = {"fp32-before": ("fp32", False), "fp32": ("fp32", False), "fp32+compile": ("fp32", True),
          "bf16": ("bf16", False), "bf16+compile": ("bf16", True), "fp16": ("fp16", False),
          "fp16+compile": ("fp16", True)}
-#: ``fp32-before``: the step as it was before bf16/compile were added (fp32, NCHW, and for the encoder and StyleInV
-#: stages the fused modulated convolution through the frozen G: one grouped convolution with a kernel per image)
+#: ``fp32-before``: the step as it was before bf16/compile were added (fp32, NCHW, glibc's own malloc, and for the
+#: encoder and StyleInV stages the fused modulated convolution through the frozen G: one grouped convolution with a
+#: kernel per image)
 WIDE = dict(channel_base=8192, channel_max=256, batch=32)
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,6 +189,16 @@ def count_step_flops(stage_obj, first: int, steps: int) -> float:
     return float(count_flops(lambda: [stage_obj.step(first + s) for s in range(steps)])[1])
 
 
+def add_shares(row: dict, machine: dict) -> dict:
+    """``row``'s achieved FLOP/s as shares of the machine's nominal peaks and measured GEMMs (in place)."""
+    for name in ("bf16", "fp32"):          # a CPU without native bf16 has no bf16 peak (0)
+        if machine.get(f"{name}_peak_tflops"):
+            row[f"share_of_{name}_peak"] = row["achieved_tflops"] / machine[f"{name}_peak_tflops"]
+    for name, tflops in machine["gemm_tflops"].items():
+        row[f"share_of_{name}_gemm"] = row["achieved_tflops"] / tflops
+    return row
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stages", default="stylegan2,encoder,styleinv")
@@ -199,6 +214,14 @@ def main(argv=None) -> int:
     if bad:
         raise SystemExit(f"unknown modes {bad}: choose from {', '.join(MODES)}")
 
+    if "fp32-before" in modes and args.device == "cpu" and os.environ.get(OPT_OUT) != "system":
+        # the step before also ran on glibc's own malloc: training stages now keep freed host memory
+        # (styleinv_lib.train.host_memory), a process-wide setting, so the before rows are measured in a child
+        child = [sys.executable, __file__, "--stages", args.stages, "--configs", args.configs, "--modes",
+                 "fp32-before", "--steps", str(args.steps), "--warmup", str(args.warmup), "--device", args.device,
+                 "--out", str(args.out)]
+        subprocess.run(child, env={**os.environ, OPT_OUT: "system"}, check=True)
+        modes = [m for m in modes if m != "fp32-before"]
     machine = cpu_peak() if args.device == "cpu" else {"gpu": torch.cuda.get_device_name(0)}
     # the GEMM ceiling of each precision the modes use (a bf16 product on a CPU without native bf16 is emulated and
     # takes minutes: measured only when a bf16 mode asks for it)
@@ -208,6 +231,8 @@ def main(argv=None) -> int:
     machine.update(torch=torch.__version__, python=platform.python_version(), gemm_tflops=gemm)
     results = json.loads(args.out.read_text()) if args.out.is_file() else {"machine": machine, "rows": []}
     results["machine"] = machine
+    for row in results["rows"]:     # rows measured in a child (the before rows) or on another run: this run's GEMMs
+        add_shares(row, machine)
     done = {(r["stage"], r["config"], r["mode"]) for r in results["rows"]}
 
     def save():
@@ -250,12 +275,7 @@ def main(argv=None) -> int:
                            "steps_per_s": args.steps / t["seconds"], "median_step_s": t["median_step_s"],
                            "warmup_s": t["warmup_s"], "steps": args.steps, "flops_per_step": flops,
                            "achieved_tflops": flops * args.steps / t["seconds"] / 1e12}
-                    for name in ("bf16", "fp32"):          # a CPU without native bf16 has no bf16 peak (0)
-                        if machine.get(f"{name}_peak_tflops"):
-                            row[f"share_of_{name}_peak"] = row["achieved_tflops"] / machine[f"{name}_peak_tflops"]
-                    for name, tflops in machine["gemm_tflops"].items():
-                        row[f"share_of_{name}_gemm"] = row["achieved_tflops"] / tflops
-                    results["rows"].append(row)
+                    results["rows"].append(add_shares(row, machine))
                     save()
                     print(f"{stage:9s} {config:5s} {mode:13s} {row['images_per_s']:8.1f} img/s  "
                           f"{row['achieved_tflops']:.3f} TFLOP/s  (warm-up {t['warmup_s']:.0f} s)", flush=True)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from styleinv_lib.nn.layers import (
     EqualConv2d, EqualLinear, MinibatchStd, ModulatedConv2d, bias_act, conv2d_resample, downsample2d,
+    leaky_relu_gain,
     modulated_conv2d, setup_filter, upfirdn2d, upsample2d,
 )
 from styleinv_lib.nn.stylegan2 import Discriminator, DiscriminatorBlock, Generator, style_mix
@@ -115,6 +116,33 @@ def test_equalised_learning_rate():
     assert abs(bias_act(z, act="lrelu").square().mean().item() - 1.04) < 0.02, "√2·lrelu(0.2): E[x²] = 1.04"
     assert abs(EqualLinear(512, 512, activation="lrelu")(x).square().mean().item() - 1.04) < 0.1
     assert torch.equal(bias_act(torch.tensor([3.0, -9.0]), act="lrelu", clamp=2.0), torch.tensor([2.0, -2.0]))
+
+
+def test_leaky_relu_gain_is_autograds_leaky_relu_with_its_gradient_read_from_the_output():
+    """The same values as ``F.leaky_relu(x, 0.2) * gain`` (fp32 and bf16, bit for bit: the same operations), the same
+    gradient, and the same second-order gradient through a conv net (what R1 and path-length regularisation take)."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 6, 6)
+    x = torch.where(x.abs() < 1e-3, torch.full_like(x, 0.5), x)       # no exact zero: the one place they differ
+    for dtype in (torch.float32, torch.bfloat16):
+        xd = x.to(dtype)
+        assert torch.equal(leaky_relu_gain(xd, math.sqrt(2)), torch.nn.functional.leaky_relu(xd, 0.2) * math.sqrt(2))
+    conv_a, conv_b = torch.nn.Conv2d(8, 8, 3), torch.nn.Conv2d(8, 1, 3)
+    grads = []
+    for act in (lambda h: torch.nn.functional.leaky_relu(h, 0.2) * 1.7, lambda h: leaky_relu_gain(h, 1.7)):
+        conv_a.zero_grad(), conv_b.zero_grad()
+        xi = x.clone().requires_grad_(True)
+        out = conv_b(act(conv_a(xi))).sum()
+        (g,) = torch.autograd.grad(out, xi, create_graph=True)
+        g.square().sum().backward()                                    # an R1-style penalty: double backward
+        grads.append((g.detach(), conv_a.weight.grad.clone(), conv_b.weight.grad.clone()))
+    for ref, ours in zip(*grads):
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    y = torch.tensor([-2.0, 0.0, 3.0], requires_grad=True)
+    leaky_relu_gain(y, 2.0).sum().backward()
+    assert torch.allclose(y.grad, torch.tensor([0.4, 1.2, 2.0])), "slope·gain, their mean at 0, gain"
+    with pytest.raises(ValueError, match="positive slope"):
+        leaky_relu_gain(y, slope=0.0)
 
 
 # ------------------------------------------------------------------------------------------------ modulation

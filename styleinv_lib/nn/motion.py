@@ -67,7 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import EqualLinear, fp32_region
+from .layers import EqualLinear, fp32_region, leaky_relu_gain
 
 Tensor = torch.Tensor
 #: ``noise(video, anchor) -> Tensor (N, noise_dim)``: ``video`` (N,) indexes the batch row, ``anchor`` (N,) ≥ 0.
@@ -181,7 +181,7 @@ class EqualConv1d(nn.Module):
         """``x`` (N, in, W) → (N, out, W − taps + 1)."""
         w = self.weight.to(x.dtype) * self.weight_gain
         y = F.conv1d(x, w, self.bias.to(x.dtype) * self.bias_gain)
-        return F.leaky_relu(y, 0.2) if self.activation == "lrelu" else y
+        return leaky_relu_gain(y) if self.activation == "lrelu" else y
 
     def extra_repr(self) -> str:
         o, i, k = self.weight.shape

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import InversionEncoder
-from .layers import EqualLinear
+from .layers import EqualLinear, leaky_relu_gain
 from .motion import MotionEncoder
 
 Tensor = torch.Tensor
@@ -108,8 +108,8 @@ class AdaINResBlock(nn.Module):
         nn.init.zeros_(self.conv2.bias)
 
     def forward(self, x: Tensor, s: Tensor) -> Tensor:
-        h = self.conv1(F.leaky_relu(self.norm1(x, s), 0.2))
-        h = self.conv2(F.leaky_relu(self.norm2(h, s), 0.2))
+        h = self.conv1(leaky_relu_gain(self.norm1(x, s)))
+        h = self.conv2(leaky_relu_gain(self.norm2(h, s)))
         return x + h
 
 

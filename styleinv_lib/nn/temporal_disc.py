@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import leaky_relu_gain
 from .stylegan2 import _log2_resolution, channels_for
 
 Tensor = torch.Tensor
@@ -52,8 +53,8 @@ class _Block3d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         stride = (2 if x.shape[2] > 1 else 1, 2, 2)                # halve time too, while frames are left
-        y = F.leaky_relu(self.conv0(x), 0.2) * math.sqrt(2)
-        y = F.leaky_relu(self.conv1(y, stride), 0.2) * math.sqrt(2)
+        y = leaky_relu_gain(self.conv0(x), math.sqrt(2))
+        y = leaky_relu_gain(self.conv1(y, stride), math.sqrt(2))
         return (self.skip(x, stride) + y) * math.sqrt(0.5)
 
 
@@ -84,10 +85,10 @@ class TemporalVideoDiscriminator(nn.Module):
             raise ValueError(f"frames must be (batch, T, {self.img_channels}, {self.img_resolution}, "
                              f"{self.img_resolution}), got {tuple(frames.shape)}")
         x = frames.transpose(1, 2)                                   # B, C, T, H, W (Conv3d layout)
-        x = F.leaky_relu(self.from_rgb(x), 0.2) * math.sqrt(2)
+        x = leaky_relu_gain(self.from_rgb(x), math.sqrt(2))
         for block in self.blocks:
             x = block(x)
         x = x.mean(dim=2)                                            # over the frames left: B, C, 4, 4
-        x = F.leaky_relu(self.conv4(x), 0.2)
-        x = F.leaky_relu(self.fc(x.flatten(1)), 0.2)
+        x = leaky_relu_gain(self.conv4(x))
+        x = leaky_relu_gain(self.fc(x.flatten(1)))
         return self.out(x).float()

@@ -22,6 +22,7 @@ from ..data.video import DenseClipSampler, VideoFolder
 from ..nn.autoregressive import AutoregressiveMotion, principal_basis
 from ..nn.temporal_disc import TemporalVideoDiscriminator
 from ..profiles import get_profile
+from .host_memory import keep_freed_host_memory
 from .loop import (
     StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, ema_beta, make_adam, make_grid,
     pick_device, save_sample_grid, seed_everything, update_ema,
@@ -94,6 +95,8 @@ class AutoregressiveStage:
             raise ValueError(f"clip_frames must be at least 2, got {cfg.clip_frames}")
         self.cfg = cfg
         self.device = pick_device(cfg.device)
+        if self.device.type == "cpu":
+            keep_freed_host_memory()
         seed_everything(cfg.seed)
         self.G = load_generator(cfg.generator, device=self.device).eval().requires_grad_(False)
         self.resolution = self.G.img_resolution

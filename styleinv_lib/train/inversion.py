@@ -52,6 +52,7 @@ from ..nn.encoder import InversionEncoder
 from ..profiles import get_profile
 from ..checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream, local_batch
+from .host_memory import keep_freed_host_memory
 from .loop import (
     StageState, TrainLoop, TrainResult, apply_gradients, dataclass_from_dict, make_adam, make_grid, pick_device,
     precision_policy, save_sample_grid, seed_everything,
@@ -160,6 +161,8 @@ class InversionStage:
         self.dist = dist if dist is not None else DistributedContext()
         self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
         self.policy = precision_policy(self.device, cfg.precision)
+        if self.device.type == "cpu":
+            keep_freed_host_memory()
         if not 0 <= cfg.fake_fraction < 1:
             raise ValueError(f"fake_fraction must be in [0, 1), got {cfg.fake_fraction}")
         seed_everything(cfg.seed, self.dist.rank)

@@ -33,6 +33,7 @@ from ..profiles import get_profile
 from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
 from ..checkpoint import Snapshot
 from .distributed import DistributedContext, SampleStream
+from .host_memory import keep_freed_host_memory
 from .loop import (
     StageState, TrainLoop, TrainResult, adaptive_state, apply_gradients, dataclass_from_dict, ema_beta, make_adam,
     make_grid, pick_device, precision_policy, restore_adaptive_state, save_sample_grid, seed_everything, update_ema,
@@ -152,6 +153,8 @@ class StyleGAN2Stage:
         self.dist = dist if dist is not None else DistributedContext()
         self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
         self.policy = precision_policy(self.device, cfg.precision)
+        if self.device.type == "cpu":
+            keep_freed_host_memory()
         self.memory_format = self.policy.memory_format
         seed_everything(cfg.seed, self.dist.rank)
 
