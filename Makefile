@@ -64,7 +64,7 @@ encoder: data
 
 # Stage 3: StyleInV with FFA-ST (Eq. 2-6) against the committed generator and encoder (resumes a run left in runs/;
 # PROFILE=cpu: 48 kimg, D also shown real clips held still, leaps penalised in the latents and, from 36 kimg, in
-# the frames (none of it in the paper), FFA-APE periods from 4 frames (chapter 6, §6.5); 48 min measured on two
+# the frames (none of it in the paper), FFA-APE periods from 4 frames (chapter 6, §6.5); 42 min measured on two
 # threads of an AMD EPYC (Zen 4, AVX-512 BF16) in bf16 + compile, nothing else running);
 # ENCODER=runs/encoder-$(PROFILE) uses the encoder trained above instead
 ENCODER ?= checkpoints/encoder_synthfaces32_v2_cpu.safetensors
