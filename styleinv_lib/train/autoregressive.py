@@ -95,8 +95,7 @@ class AutoregressiveStage:
             raise ValueError(f"clip_frames must be at least 2, got {cfg.clip_frames}")
         self.cfg = cfg
         self.device = pick_device(cfg.device)
-        if self.device.type == "cpu":
-            keep_freed_host_memory()
+        keep_freed_host_memory(self.device)
         seed_everything(cfg.seed)
         self.G = load_generator(cfg.generator, device=self.device).eval().requires_grad_(False)
         self.resolution = self.G.img_resolution

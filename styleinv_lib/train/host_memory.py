@@ -11,15 +11,17 @@ ABBA blocks (0.93-1.22x each, on a machine whose runs vary by 15 %; StyleInV's s
 process then holds on to its peak, which a training process needs again at its next step anyway (the peak itself
 does not grow: 660 MB resident for that step either way).
 
-Training stages on a CPU call :func:`keep_freed_host_memory` once.  Nothing changes where the C library is not glibc,
-where the user set ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` (theirs win), or with
-``STYLEINV_HOST_MALLOC=system`` in the environment.
+Every training stage calls :func:`keep_freed_host_memory` with its device.  Nothing changes off the CPU, where the C
+library is not glibc, where the user set ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` (theirs win), or
+with ``STYLEINV_HOST_MALLOC=system`` in the environment.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import platform
+
+import torch
 
 #: ``mallopt`` parameter numbers (glibc's malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -32,10 +34,12 @@ OPT_OUT = "STYLEINV_HOST_MALLOC"
 _state: dict[str, str] = {}
 
 
-def keep_freed_host_memory() -> str:
-    """Set glibc's mmap and trim thresholds once per process (see the module docstring) and say what was done: one
-    of ``"set"``, ``"already set"``, ``"opted out"``, ``"user's MALLOC_* settings"``, ``"not glibc"``,
-    ``"mallopt refused"``."""
+def keep_freed_host_memory(device: str | torch.device = "cpu") -> str:
+    """For a stage training on ``device``: set glibc's mmap and trim thresholds once per process (see the module
+    docstring) and say what was done: one of ``"set"``, ``"already set"``, ``"opted out"``,
+    ``"user's MALLOC_* settings"``, ``"not glibc"``, ``"mallopt refused"``, or ``"not a CPU"`` (nothing done)."""
+    if torch.device(device).type != "cpu":
+        return "not a CPU"
     if "result" in _state:
         return "already set" if _state["result"] == "set" else _state["result"]
     _state["result"] = result = _apply()

@@ -161,8 +161,7 @@ class InversionStage:
         self.dist = dist if dist is not None else DistributedContext()
         self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
         self.policy = precision_policy(self.device, cfg.precision)
-        if self.device.type == "cpu":
-            keep_freed_host_memory()
+        keep_freed_host_memory(self.device)
         if not 0 <= cfg.fake_fraction < 1:
             raise ValueError(f"fake_fraction must be in [0, 1), got {cfg.fake_fraction}")
         seed_everything(cfg.seed, self.dist.rank)

@@ -153,8 +153,7 @@ class StyleGAN2Stage:
         self.dist = dist if dist is not None else DistributedContext()
         self.device = self.dist.device if self.dist.is_distributed else pick_device(cfg.device)
         self.policy = precision_policy(self.device, cfg.precision)
-        if self.device.type == "cpu":
-            keep_freed_host_memory()
+        keep_freed_host_memory(self.device)
         self.memory_format = self.policy.memory_format
         seed_everything(cfg.seed, self.dist.rank)
 
