@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -79,7 +80,9 @@ def table(rows: list[dict], target: float, floor: float, budget_min: float,
         speed = cell(r["images_per_s_budget"], ".0f") + (" measured" if r.get("images_per_s_measured") else
                                                         " estimated" if r["images_per_s_budget"] else "")
         cells = [r["run"], changed, r.get("note", ""), cell(r["relative_speed"], ".2f"), speed]
-        cells += [cell(r["fid_by_kimg"].get(float(k)), ".1f") for k in columns]
+        # a reading lands a step past its kimg (125.008 at batch 16): the column takes the one within half a kimg
+        cells += [cell(next((f for k, f in r["fid_by_kimg"].items() if abs(k - col) < 0.5), None), ".1f")
+                  for col in columns]
         cells += [cell(r["kimg_in_budget"], ".0f"), cell(r["fid_at_budget"], ".1f"),
                   cell(r["minutes_to_target"], ".0f")]
         lines.append("| " + " | ".join(cells) + " |")
@@ -104,7 +107,7 @@ def plot(rows: list[dict], target: float, floor: float, budget_min: float, path:
         if r["images_per_s_budget"]:
             axes[1].plot([k * 1000 / r["images_per_s_budget"] / 60 for k in kimgs], fids, "o-", ms=3, color=f"C{i}")
     axes[1].axvline(budget_min, color="k", ls="-.", lw=1, label=f"the {budget_min:g}-minute budget")
-    for ax, xlabel in zip(axes, ("training images shown (kimg)", "minutes of two-thread steps (estimated)")):
+    for ax, xlabel in zip(axes, ("training images shown (kimg)", "minutes of the two-thread training loop")):
         ax.axhline(target, color="C3", ls="--", lw=1, label=f"target {target:.1f}")
         ax.axhline(floor, color="0.5", ls=":", lw=1, label=f"held-out floor {floor:.1f}")
         ax.set(xlabel=xlabel, ylabel="FID (1,000 vs 2,000)", ylim=(0, None))
@@ -170,7 +173,9 @@ def main(argv=None) -> int:
     else:
         (cpu, reference_speed), source = stylegan2_throughput(args.speed), args.speed.name
     add_budget(rows, reference, reference_speed, args.budget_min, 2 * floor)
-    out = {"what": " ".join(__doc__.split("\n\n")[1].split()), "profile": args.profile, "reference": reference,
+    command = "python benchmarks/stylegan2_recipe.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    out = {"what": " ".join(__doc__.split("\n\n")[2].split()), "command": command, "profile": args.profile,
+           "reference": reference,
            "reference_speed": {"cpu": cpu, "images_per_s": reference_speed, "source": source},
            "floor": round(floor, 2), "target": round(2 * floor, 2), "budget_min": args.budget_min, "runs": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

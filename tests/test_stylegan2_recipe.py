@@ -34,7 +34,7 @@ def inputs(tmp_path):
     # the first logged speed includes compiling and is left out of the median
     base = make_run(tmp_path / "base", {}, [1.0, 60.0, 50.0, 40.0], {100: 150.0, 200: 100.0, 400: 60.0})
     # fast-lr went on alone after its third logged window (kimg 2), faster: that part is not timed beside base
-    fast = make_run(tmp_path / "fast-lr", {"lr": 0.005}, [1.0, 25.0, 25.0, 90.0, 90.0], {100: 120.0, 200: 40.0})
+    fast = make_run(tmp_path / "fast-lr", {"lr": 0.005}, [1.0, 25.0, 25.0, 90.0, 90.0], {100.008: 120.0, 200: 40.0})
     return tmp_path, floor, speed, base, fast
 
 
@@ -45,6 +45,7 @@ def test_minutes_follow_the_speed_measured_beside_the_reference(inputs):
                                          "--out", str(out), "--timed-until", "fast-lr=2"])
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["reference"] == "base" and result["target"] == 50.0
+    assert result["command"].endswith("--timed-until fast-lr=2") and result["what"].startswith("The runs of one")
     rows = {r["run"]: r for r in result["runs"]}
     assert rows["base"]["changed"] == {} and rows["fast-lr"]["changed"] == {"lr": 0.005}
     assert rows["base"]["images_per_s_beside"] == 50.0 and rows["fast-lr"]["relative_speed"] == 0.5
@@ -54,7 +55,11 @@ def test_minutes_follow_the_speed_measured_beside_the_reference(inputs):
     assert rows["base"]["minutes_to_target"] is None              # never at or below 50
     assert rows["fast-lr"]["minutes_to_target"] == pytest.approx(200_000 / 50 / 60, abs=0.05)
     table = out.with_suffix(".md").read_text()
-    assert "| fast-lr | lr=0.005 |  | 0.50 | 50 estimated | " in table and "target (2x) 50.0" in table
+    row = next(line for line in table.splitlines() if line.startswith("| fast-lr "))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    # FID@50 blank, FID@100 the reading logged at 100.008 kimg
+    assert cells[:7] == ["fast-lr", "lr=0.005", "", "0.50", "50 estimated", "", "120.0"]
+    assert "target (2x) 50.0" in table
     assert out.with_suffix(".png").stat().st_size > 10_000
 
 
