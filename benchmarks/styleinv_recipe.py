@@ -20,7 +20,7 @@ from pathlib import Path
 
 #: Settings that say where and how a run was kept, not how it learns.
 IGNORED = {"data", "generator", "encoder", "device", "total_kimg", "snapshot_kimg", "keep_snapshots", "metrics_kimg",
-           "stage", "networks", "discriminator", "skip_bad"}
+           "stage", "networks", "discriminator", "skip_bad", "data_cache_mb"}
 #: The targets of item 3 of the results issue.
 TARGETS = {"motion ratio": "0.5-2 each", "identity@128": ">= 0.9", "identity@1024": ">= 0.8",
            "max jump ratio": "<= 3"}

@@ -158,12 +158,13 @@ def unused_penalty_settings(values: dict) -> set[str]:
 
 def _effective_settings(values: dict, before: dict) -> dict:
     """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data),
-    ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), the shape of
+    never ``data_cache_mb`` (speed only), ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), the shape of
     the ``lambda_uneven`` and ``lambda_frame_leap`` penalties only with the penalty on, and a setting of ``before``
     only where it differs from the behaviour of the runs recorded before it existed."""
     values = dict(values)
     if not values.get("skip_bad", True):
         del values["skip_bad"]
+    values.pop("data_cache_mb", None)
     if values.get("use_encoder", False):
         values.pop("still_start", None)
     for key in unused_penalty_settings(values):

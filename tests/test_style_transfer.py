@@ -181,6 +181,26 @@ def test_image_folder_reads_mixed_sizes_and_names_bad_files(tmp_path):
         ImageFolder(tmp_path / "ok", 32, allow_upscale=True)
 
 
+def test_image_folder_cache_serves_the_decoded_bytes_once_decoded(tmp_path, monkeypatch):
+    import styleinv_lib.data.images as images_module
+
+    noisy = np.random.default_rng(0).integers(0, 256, (3, 40, 48, 3), dtype=np.uint8)
+    for i, img in enumerate(noisy):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+    expected = [ImageFolder(tmp_path, 32)[i]["image"] for i in range(3)]
+    opened = []
+    real_open = images_module.Image.open
+    monkeypatch.setattr(images_module.Image, "open", lambda path, *a: opened.append(path) or real_open(path, *a))
+    ds = ImageFolder(tmp_path, 32, cache_mb=1)
+    opened.clear()                                      # construction reads the headers
+    for _ in range(3):
+        for i in (2, 0, 1):
+            assert torch.equal(ds[i]["image"], expected[i])
+    assert len(opened) == 3 and len(ds.cache) == 3
+    ds[0]["image"].fill_(0)                             # a caller's batch is its own
+    assert torch.equal(ds[0]["image"], expected[0])
+
+
 def test_fine_tuning_refuses_bad_inputs(assets, tmp_path):
     parent = load_generator(assets / "G.safetensors")
     with pytest.raises(ValueError, match="makes 32² images, but resolution=64"):

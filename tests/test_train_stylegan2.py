@@ -54,6 +54,17 @@ def test_resume_continues_bit_exactly(frames, tmp_path):
     assert a[3]["ada"] == b[3]["ada"]
 
 
+def test_the_frame_cache_changes_the_speed_only(frames, tmp_path):
+    # 12 steps of 4 over 32 frames: the second epoch reads every frame from memory
+    cached = train_stylegan2(tiny(frames, 12), tmp_path / "cached", progress=False, tensorboard=False)
+    assert len(cached.stage.data.cache) == 32
+    train_stylegan2(tiny(frames, 12, data_cache_mb=0.0), tmp_path / "decoded", progress=False, tensorboard=False)
+    a, b = _weights(tmp_path / "cached"), _weights(tmp_path / "decoded")
+    for sa, sb in zip(a[:3], b[:3]):
+        for k in sa:
+            assert torch.equal(sa[k], sb[k]), f"{k} differs with the frame cache"
+
+
 def test_loader_export_and_refusals(frames, tmp_path):
     run = tmp_path / "run"
     train_stylegan2(tiny(frames, 2), run, progress=False, tensorboard=False)

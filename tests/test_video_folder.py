@@ -598,3 +598,71 @@ def test_skip_bad_during_use_names_the_video_once_and_serves_the_next_one(tmp_pa
     fresh = VideoFolder(tmp_path, 8, skip_bad=True)    # another worker, or a resumed run: the same items
     with pytest.warns(UserWarning):
         assert torch.equal(fresh[6]["image"], item["image"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The in-memory cache of decoded frames
+
+def _count_calls(monkeypatch, name):
+    import styleinv_lib.data.video as video_module
+    calls = []
+    real = getattr(video_module, name)
+
+    def counted(*args):
+        calls.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(video_module, name, counted)
+    return calls
+
+
+def test_the_frame_cache_returns_the_same_bytes_and_decodes_each_frame_once(tmp_path, monkeypatch):
+    noisy = np.random.default_rng(1).integers(0, 256, (2, 6, 24, 20, 3), dtype=np.uint8)
+    for v in range(2):
+        write_video_frames(noisy[v], tmp_path / f"{v:06d}")
+    plain = VideoFolder(tmp_path, 16)
+    expected = [plain[i]["image"] for i in range(len(plain))]
+    loads = _count_calls(monkeypatch, "_load_image")
+    cached = VideoFolder(tmp_path, 16, cache_mb=1)
+    for epoch in range(3):
+        for i in np.random.default_rng(epoch).permutation(len(cached)):
+            assert torch.equal(cached[int(i)]["image"], expected[i]), "a cached frame differs from a decoded one"
+    assert len(loads) == 12 and len(cached.cache) == 12, "each frame decoded once, in the first epoch only"
+    out = cached[3]["image"]
+    out.zero_()                                          # a caller changing its batch does not change the cache
+    assert torch.equal(cached[3]["image"], expected[3])
+    clone = pickle.loads(pickle.dumps(cached))           # a DataLoader worker gets the dataset without the cache
+    assert len(clone.cache) == 0 and torch.equal(clone[7]["image"], expected[7])
+    loads.clear()
+    off = VideoFolder(tmp_path, 16)                      # the default keeps nothing
+    off[0], off[0]
+    assert len(loads) == 2 and len(off.cache) == 0
+
+
+def test_the_frame_cache_stays_within_its_budget(tmp_path, monkeypatch):
+    make_dataset(tmp_path, [10, 10], h=16, w=16)
+    budget_frames = 7                                   # 16×16×3 bytes a frame
+    ds = VideoFolder(tmp_path, 16, cache_mb=budget_frames * 16 * 16 * 3 / 2**20)
+    loads = _count_calls(monkeypatch, "_load_image")
+    for i in range(len(ds)):
+        assert ds[i]["image"][0, 0, 0] == i % 10
+    assert len(ds.cache) == budget_frames and ds.cache.nbytes <= ds.cache.budget
+    for i in range(len(ds)):
+        assert ds[i]["image"][0, 0, 0] == i % 10
+    assert len(loads) == 20 + (20 - budget_frames), "frames beyond the budget are decoded every time"
+    with pytest.raises(ValueError, match="cache_mb must be >= 0"):
+        VideoFolder(tmp_path, 16, cache_mb=-1)
+
+
+def test_the_frame_cache_keeps_the_frames_a_video_file_decodes_on_the_way(mp4_dir, monkeypatch):
+    root, _ = mp4_dir
+    plain = VideoFolder(root, 16)
+    expected = [plain.read_video(0), plain.read_video(1)]
+    decodes = _count_calls(monkeypatch, "_decode_file")
+    ds = VideoFolder(root, 16, cache_mb=1)
+    assert torch.equal(ds.read_frames(0, [9]), expected[0][[9]])
+    assert len(ds.cache) == 10, "frames 0-9 were decoded to reach frame 9: all are kept"
+    assert torch.equal(ds.read_frames(0, [3, 9, 0]), expected[0][[3, 9, 0]]) and len(decodes) == 1
+    assert torch.equal(ds.read_frames(0, [12, 2]), expected[0][[12, 2]])
+    assert decodes[-1] == [10, 11, 12] and len(ds.cache) == 13
+    assert torch.equal(ds.read_video(1), expected[1]) and len(ds.cache) == 37

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .frame_cache import FrameCache
 from .video import FRAME_EXTENSIONS, VideoDataError, _ignored, fit_square, natural_key, to_rgb_array
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder"]
@@ -25,9 +26,12 @@ IMAGE_EXTENSIONS = FRAME_EXTENSIONS
 class ImageFolder(torch.utils.data.Dataset):
     """Every image under ``root`` as ``{"image": uint8 (3, R, R), "index": i}`` (float in [-1, 1] with
     ``return_uint8=False``).  ``self.paths`` lists the files, ``self.sizes`` their (H, W) as stored, and
-    ``self.metadata`` the folder's ``metadata.json`` (written by ``styleinv data styles``) or ``{}``."""
+    ``self.metadata`` the folder's ``metadata.json`` (written by ``styleinv data styles``) or ``{}``.  ``cache_mb``:
+    keep up to this many MiB of decoded, resized images in memory (:class:`~styleinv_lib.data.frame_cache.FrameCache`)."""
 
-    def __init__(self, root, resolution: int, *, allow_upscale: bool = False, return_uint8: bool = True):
+    def __init__(self, root, resolution: int, *, allow_upscale: bool = False, return_uint8: bool = True,
+                 cache_mb: float = 0.0):
+        self.cache = FrameCache(cache_mb)
         if int(resolution) != resolution or resolution < 1:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
         self.root = Path(root).expanduser()
@@ -66,6 +70,9 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def read(self, index: int) -> torch.Tensor:
         """Image ``index`` as uint8 (3, R, R)."""
+        cached = self.cache.get(index)
+        if cached is not None:
+            return torch.from_numpy(cached.copy()).permute(2, 0, 1).contiguous()
         path = self.paths[index]
         try:
             with Image.open(path) as im:
@@ -73,7 +80,9 @@ class ImageFolder(torch.utils.data.Dataset):
                 array = to_rgb_array(im)
         except Exception as err:
             raise VideoDataError(path, f"cannot decode image ({type(err).__name__}: {err})") from None
-        return torch.from_numpy(np.array(fit_square(array, self.resolution))).permute(2, 0, 1).contiguous()
+        square = np.array(fit_square(array, self.resolution))
+        self.cache.put(index, square)
+        return torch.from_numpy(square).permute(2, 0, 1).contiguous()
 
     def __getitem__(self, index: int) -> dict:
         n = len(self)

@@ -35,6 +35,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from .frame_cache import FrameCache
+
 __all__ = [
     "FRAME_EXTENSIONS", "VIDEO_EXTENSIONS", "DatasetReport", "DenseClipSampler", "SparseClipSampler",
     "VideoDataError", "VideoFolder", "fit_square", "inspect_dataset", "natural_key", "to_rgb_array",
@@ -620,10 +622,17 @@ class VideoFolder(torch.utils.data.Dataset):
     :class:`VideoDataError` naming the bad file or folder, or with ``skip_bad=True`` skips it, records
     ``(path, problem)`` in ``self.skipped`` and warns once. Frame files are decoded only when read; video files
     are decoded from their start up to the last frame needed, so frame folders are the fast layout for training.
+
+    ``cache_mb``: keep up to this many MiB of frames in memory as they are first read, already resized (uint8), so
+    that later epochs do not decode them again; reading returns the same bytes either way.  Frames read once the
+    cache is full are decoded every time.  A copy of the dataset sent to another process (DataLoader workers)
+    starts with an empty cache.
     """
 
     def __init__(self, root, resolution: int, *, mode: str = "frames", clip_sampler=None,
-                 min_frames: int | None = None, skip_bad: bool = False, seed: int = 0, return_uint8: bool = True):
+                 min_frames: int | None = None, skip_bad: bool = False, seed: int = 0, return_uint8: bool = True,
+                 cache_mb: float = 0.0):
+        self.cache = FrameCache(cache_mb)              # (video, frame) -> (R, R, 3) uint8
         if int(resolution) != resolution or resolution < 1:
             raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
         if mode not in ("frames", "clips"):
@@ -739,12 +748,21 @@ class VideoFolder(torch.utils.data.Dataset):
         if bad:
             raise IndexError(f"frame {bad[0]} out of range for {self._store.display(video.rel)} "
                              f"({video.length} frames)")
-        if video.is_file:
-            decoded = _decode_file(self._store, video, sorted(set(indices)))
-            arrays = {k: fit_square(a, self.resolution) for k, a in decoded.items()}
-        else:
-            arrays = {k: fit_square(_load_image(self._store, video.frames[k]), self.resolution)
-                      for k in set(indices)}
+        arrays = {k: self.cache.get((i, k)) for k in set(indices) if (i, k) in self.cache}
+        missing = sorted(set(indices) - arrays.keys())
+        if missing:
+            if video.is_file:
+                # a video file is decoded from its start anyway: keep every frame passed on the way if they fit
+                on_the_way = [k for k in range(missing[-1] + 1) if (i, k) not in self.cache]
+                if self.cache.has_room(len(on_the_way) * 3 * self.resolution ** 2):
+                    missing = on_the_way
+                decoded = _decode_file(self._store, video, missing)
+                fresh = {k: fit_square(a, self.resolution) for k, a in decoded.items()}
+            else:
+                fresh = {k: fit_square(_load_image(self._store, video.frames[k]), self.resolution) for k in missing}
+            for k, a in fresh.items():
+                self.cache.put((i, k), a)
+            arrays.update(fresh)
         stacked = np.stack([arrays[k] for k in indices])
         return torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
 

@@ -67,6 +67,7 @@ class EncoderConfig:
 
     data: str = ""                       # folder of training videos (frames mode)
     skip_bad: bool = False               # skip videos that do not decode (each named in a warning)
+    data_cache_mb: float = 1024.0        # MiB of decoded, resized frames kept in memory (VideoFolder cache_mb)
     generator: str = ""                  # the frozen StyleGAN2: a run folder or .safetensors file
     # network (widths min(channel_base / res, channel_max), as StyleGAN2's)
     channel_base: int = 16384
@@ -175,7 +176,8 @@ class InversionStage:
         if dataset is None:
             if not cfg.data:
                 raise ValueError("encoder training needs --data: a folder of videos (see `styleinv data --help`)")
-            dataset = VideoFolder(cfg.data, self.resolution, mode="frames", skip_bad=cfg.skip_bad)
+            dataset = VideoFolder(cfg.data, self.resolution, mode="frames", skip_bad=cfg.skip_bad,
+                                  cache_mb=cfg.data_cache_mb)
         if dataset.resolution != self.resolution:
             raise ValueError(f"{dataset.root}: the dataset is read at {dataset.resolution}², the generator makes "
                              f"{self.resolution}² images")

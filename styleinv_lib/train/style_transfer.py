@@ -79,6 +79,7 @@ class StyleTransferConfig:
 
     parent: str = ""                     # the StyleGAN2 run folder or .safetensors file to fine-tune
     images: str = ""                     # a folder of images of the target style
+    data_cache_mb: float = 1024.0        # MiB of decoded, resized images kept in memory (ImageFolder cache_mb)
     resolution: int | None = None        # checked against the parent's (None: the parent's)
     freeze_res: int | None = None        # largest frozen synthesis resolution (None: default_freeze_res; 0: none)
     freeze_mapping: bool = True
@@ -188,7 +189,8 @@ class StyleTransferStage(StyleGAN2Stage):
         if freeze_res < 0 or freeze_res >= parent.img_resolution:
             raise ValueError(f"freeze_res must be in [0, {parent.img_resolution}) for a {parent.img_resolution}² "
                              f"generator (it would freeze every synthesis block), got {freeze_res}")
-        images = dataset if dataset is not None else ImageFolder(cfg.images, parent.img_resolution)
+        images = dataset if dataset is not None else ImageFolder(cfg.images, parent.img_resolution,
+                                                               cache_mb=cfg.data_cache_mb)
         if images.resolution != parent.img_resolution:
             raise ValueError(f"{images.root}: the images are read at {images.resolution}², the generator makes "
                              f"{parent.img_resolution}²")

@@ -51,6 +51,7 @@ class StyleGAN2Config:
 
     data: str = ""
     skip_bad: bool = False              # skip videos that do not decode (each named in a warning) instead of stopping
+    data_cache_mb: float = 1024.0       # MiB of decoded, resized frames kept in memory (VideoFolder cache_mb)
     resolution: int = 32
     # networks
     z_dim: int = 512
@@ -158,7 +159,8 @@ class StyleGAN2Stage:
         seed_everything(cfg.seed, self.dist.rank)
 
         self.data = dataset if dataset is not None else VideoFolder(cfg.data, cfg.resolution, mode="frames",
-                                                                    skip_bad=cfg.skip_bad)
+                                                                    skip_bad=cfg.skip_bad,
+                                                                    cache_mb=cfg.data_cache_mb)
         if len(self.data) < cfg.batch:
             raise ValueError(f"{cfg.data}: {len(self.data)} frames is fewer than one batch of {cfg.batch}")
         self.stream = SampleStream(len(self.data), cfg.batch, seed=cfg.seed, rank=self.dist.rank,

@@ -77,6 +77,7 @@ class StyleInVConfig:
 
     data: str = ""
     skip_bad: bool = False              # skip videos that do not decode (each named in a warning)
+    data_cache_mb: float = 1024.0       # MiB of decoded, resized frames kept in memory (VideoFolder cache_mb)
     generator: str = ""                 # StyleGAN2 run folder or exported file (frozen)
     encoder: str = ""                   # inversion encoder run/file (initialisation); "" only with use_encoder=False
     # motion and networks
@@ -302,7 +303,8 @@ class StyleInVStage:
             raise ValueError("StyleInV training needs --data: a folder of videos (see `styleinv data --help`)")
         self.data = dataset if dataset is not None else VideoFolder(cfg.data, self.resolution, mode="clips",
                                                                     clip_sampler=self.sampler, seed=cfg.seed,
-                                                                    skip_bad=cfg.skip_bad)
+                                                                    skip_bad=cfg.skip_bad,
+                                                                    cache_mb=cfg.data_cache_mb)
         if self.data.resolution != self.resolution:
             raise ValueError(f"the data is read at {self.data.resolution}², the generator makes {self.resolution}²")
 
