@@ -277,8 +277,10 @@ def test_training_follows_the_official_loop_where_it_says_so(assets):
     import hashlib
     from dataclasses import asdict
 
-    legacy = {k: v for k, v in asdict(old).items()       # (skip_bad off and still_start with the encoder: unhashed)
+    # (skip_bad off, still_start with the encoder and the frame cache's size: unhashed)
+    legacy = {k: v for k, v in asdict(old).items()
               if k not in ("d_lazy_adam_correction", "mbstd_group", "x0_noise", "still_start", "skip_bad",
+                           "data_cache_mb",
                            "lambda_d_slow", "d_slow_max", "lambda_uneven", "uneven_frames",
                            "uneven_tolerance", "lambda_frame_leap", "frame_leap_tolerance",
                            "frame_leap_kimg")}
