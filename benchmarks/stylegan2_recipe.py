@@ -66,7 +66,7 @@ def add_budget(rows: list[dict], reference: str, reference_speed: float, budget_
 
 
 def table(rows: list[dict], target: float, floor: float, budget_min: float,
-          columns=(50, 100, 125, 150, 200, 300, 400, 450)) -> str:
+          columns=(50, 100, 150, 175, 200, 225, 250, 300, 400)) -> str:
     head = ["run", "changed from the preset", "note", "speed vs reference", "img/s, two threads"] + \
         [f"FID@{k}" for k in columns] + \
         [f"kimg in {budget_min:g} min", "FID there", "min to target"]

@@ -158,9 +158,10 @@ def unused_penalty_settings(values: dict) -> set[str]:
 
 def _effective_settings(values: dict, before: dict) -> dict:
     """The settings that change what a run trains: ``skip_bad`` only when on (it changes nothing on good data),
-    never ``data_cache_mb`` (speed only), ``still_start`` only without the inversion encoder (with it, every variant starts still anyway), the shape of
-    the ``lambda_uneven`` and ``lambda_frame_leap`` penalties only with the penalty on, and a setting of ``before``
-    only where it differs from the behaviour of the runs recorded before it existed."""
+    never ``data_cache_mb`` (speed only), ``still_start`` only without the inversion encoder (with it, every variant
+    starts still anyway), the shape of the ``lambda_uneven`` and ``lambda_frame_leap`` penalties only with the
+    penalty on, and a setting of ``before`` only where it differs from the behaviour of the runs recorded before it
+    existed."""
     values = dict(values)
     if not values.get("skip_bad", True):
         del values["skip_bad"]

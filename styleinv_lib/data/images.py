@@ -27,7 +27,8 @@ class ImageFolder(torch.utils.data.Dataset):
     """Every image under ``root`` as ``{"image": uint8 (3, R, R), "index": i}`` (float in [-1, 1] with
     ``return_uint8=False``).  ``self.paths`` lists the files, ``self.sizes`` their (H, W) as stored, and
     ``self.metadata`` the folder's ``metadata.json`` (written by ``styleinv data styles``) or ``{}``.  ``cache_mb``:
-    keep up to this many MiB of decoded, resized images in memory (:class:`~styleinv_lib.data.frame_cache.FrameCache`)."""
+    keep up to this many MiB of decoded, resized images in memory
+    (:class:`~styleinv_lib.data.frame_cache.FrameCache`)."""
 
     def __init__(self, root, resolution: int, *, allow_upscale: bool = False, return_uint8: bool = True,
                  cache_mb: float = 0.0):
