@@ -114,7 +114,7 @@ def plot(rows: list[dict], target: float, floor: float, budget_min: float, path:
         ax.grid(alpha=0.3)
     axes[0].set_title("StyleGAN2 recipes (cpu profile, 32²): FID over kimg")
     axes[1].set_title("... over the minutes each would take")
-    axes[0].legend(fontsize=7, loc="lower left")
+    axes[0].legend(fontsize=7, loc="upper right")
     axes[1].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
