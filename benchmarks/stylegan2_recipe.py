@@ -65,6 +65,11 @@ def add_budget(rows: list[dict], reference: str, reference_speed: float, budget_
                  minutes_to_target=None if reached is None or ips is None else round(reached * 1000 / ips / 60, 1))
 
 
+def changed_label(row: dict) -> str:
+    """A row's changed settings as ``k=v, ...`` ("" for the preset)."""
+    return ", ".join(f"{k}={v}" for k, v in row["changed"].items())
+
+
 def table(rows: list[dict], target: float, floor: float, budget_min: float,
           columns=(50, 100, 150, 175, 200, 225, 250, 300, 400)) -> str:
     head = ["run", "changed from the preset", "note", "speed vs reference", "img/s, two threads"] + \
@@ -76,7 +81,7 @@ def table(rows: list[dict], target: float, floor: float, budget_min: float,
         return "" if v is None else format(v, fmt)
 
     for r in rows:
-        changed = ", ".join(f"{k}={v}" for k, v in r["changed"].items()) or "(preset)"
+        changed = changed_label(r) or "(preset)"
         speed = cell(r["images_per_s_budget"], ".0f") + (" measured" if r.get("images_per_s_measured") else
                                                         " estimated" if r["images_per_s_budget"] else "")
         cells = [r["run"], changed, r.get("note", ""), cell(r["relative_speed"], ".2f"), speed]
@@ -102,7 +107,7 @@ def plot(rows: list[dict], target: float, floor: float, budget_min: float, path:
     for i, r in enumerate(rows):
         kimgs = list(r["fid_by_kimg"])
         fids = list(r["fid_by_kimg"].values())
-        label = r["run"] + (" (" + ", ".join(f"{k}={v}" for k, v in r["changed"].items()) + ")" if r["changed"] else "")
+        label = r["run"] + (f" ({changed_label(r)})" if r["changed"] else "")
         axes[0].plot(kimgs, fids, "o-", ms=3, color=f"C{i}", label=label)
         if r["images_per_s_budget"]:
             axes[1].plot([k * 1000 / r["images_per_s_budget"] / 60 for k in kimgs], fids, "o-", ms=3, color=f"C{i}")

@@ -748,8 +748,9 @@ class VideoFolder(torch.utils.data.Dataset):
         if bad:
             raise IndexError(f"frame {bad[0]} out of range for {self._store.display(video.rel)} "
                              f"({video.length} frames)")
-        arrays = {k: self.cache.get((i, k)) for k in set(indices) if (i, k) in self.cache}
-        missing = sorted(set(indices) - arrays.keys())
+        wanted = set(indices)
+        arrays = {k: a for k in wanted if (a := self.cache.get((i, k))) is not None}
+        missing = sorted(wanted - arrays.keys())
         if missing:
             if video.is_file:
                 # a video file is decoded from its start anyway: keep every frame passed on the way if they fit
