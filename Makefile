@@ -47,15 +47,16 @@ browser:
 data: install
 	$(BIN)/styleinv data all --profile $(PROFILE) --root data
 
-# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; PROFILE=cpu trains 1,100 kimg: about
-# 11 h on 2 AVX2 cores in fp32, about 2.5 h on 2 cores with AVX-512 BF16 in bf16 + torch.compile, 110-138 img/s
-# measured; the lowest-FID snapshot is kept as runs/stylegan2-$(PROFILE)/best-fid.safetensors)
+# Stage 1: StyleGAN2 on the SynthFaces frames (resumes a run left in runs/; PROFILE=cpu trains 250 kimg at lr 0.005,
+# batch 8: about 57 min of the loop on 2 cores with AVX-512 BF16 in bf16 + torch.compile, 74 img/s measured, plus
+# about 2 min for each of its five FID evaluations, the first longer (it scores the real frames); the lowest-FID
+# snapshot is kept as runs/stylegan2-$(PROFILE)/best-fid.safetensors)
 stylegan2: data
 	$(BIN)/styleinv train-stylegan2 --data data/synthfaces --out runs/stylegan2-$(PROFILE) --profile $(PROFILE) \
 		--resume auto
 
 # Stage 2: the inversion encoder of Eq. 1, trained against the committed StyleGAN2 checkpoint (resumes a run left in
-# runs/; PROFILE=cpu: 45 kimg, 14 min on one thread of a 2-core CPU with AVX-512 BF16 beside another training run);
+# runs/; PROFILE=cpu: 45 kimg, 12 min on one thread of a 2-core CPU with AVX-512 BF16 beside another training run);
 # GENERATOR=runs/stylegan2-$(PROFILE)/best-fid.safetensors uses the generator trained above instead
 GENERATOR ?= checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors
 encoder: data
@@ -74,7 +75,7 @@ styleinv: data
 
 # Stage 4: style transfer (§3.5): the generator fine-tuned on each art style with the mapping and the blocks up to
 # 8² frozen, plus chapter 8's three toon ablations: nothing frozen, frozen up to 16², LPIPS weight 30 (resumes runs
-# left in runs/; PROFILE=cpu: 20 kimg, 14-15 min each on one thread of a 2-core CPU with AVX-512 BF16 beside another
+# left in runs/; PROFILE=cpu: 20 kimg, 13-18 min each on one thread of a 2-core CPU with AVX-512 BF16 beside another
 # run, in bf16 + compile, about 100 min in fp32 on one AVX2 core); `styleinv export-generator
 # runs/style-toon-cpu --out toon.safetensors` writes a small file, benchmarks/export_style_checkpoints.py all of them
 STYLES ?= toon sketch popart

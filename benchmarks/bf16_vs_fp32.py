@@ -1,5 +1,6 @@
-"""Does bf16 autocast train as well as fp32?  The same short StyleGAN2 run (the cpu preset, same seed, same data,
-same steps) in both precisions: loss curves and FID (real Inception, the cpu protocol's sizes) side by side.
+"""Does bf16 autocast train as well as fp32? The same short StyleGAN2 run (the cpu preset, same seed, same data,
+same steps; the committed results are of the preset before, batch 16) in both precisions: loss curves and FID (real
+Inception, the cpu protocol's sizes) side by side.
 
     python benchmarks/bf16_vs_fp32.py --data data/synthfaces --kimg 24
     python benchmarks/bf16_vs_fp32.py --data data/synthfaces --kimg 24 --plot   # also a PNG of the curves

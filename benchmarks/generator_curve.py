@@ -2,13 +2,13 @@
 
     python benchmarks/generator_curve.py        # reads the committed logs, writes stylegan2_curve_v2_cpu.{json,png}
 
-The committed StyleGAN2 (``checkpoints/stylegan2_synthfaces32_v2_cpu.safetensors``) trained 1,100 kimg over several
-sessions and machines, so the wall time in its logs is not one run's.  This script puts its in-training FID
-(``metrics.jsonl``: 1,000 samples against 2,000 training frames) on a kimg axis and converts kimg into the hours
-a run would take at the training-step throughput ``benchmarks/train_speed.py`` measured for the cpu preset
-(bf16 + compile) on each CPU class.  That throughput leaves out data loading, snapshots and the FID evaluations,
-so the hours are a lower bound and the kimg reachable in the budget an upper one.  The target is twice the FID of
-held-out real frames at the same sizes (``benchmarks/fid_floor.py``).
+The book's generator before the 60-minute recipe (lr 0.0025, batch 16; ``stylegan2-synthfaces-v2-cpu-continued/``)
+trained 1,100 kimg over several sessions and machines, so the wall time in its logs is not one run's. This script
+puts its in-training FID (``metrics.jsonl``: 1,000 samples against 2,000 training frames) on a kimg axis and
+converts kimg into the hours a run would take at the training-step throughput ``benchmarks/train_speed.py`` measured
+for the cpu preset (bf16 + compile) on each CPU class. That throughput leaves out data loading, snapshots and the
+FID evaluations, so the hours are a lower bound and the kimg reachable in the budget an upper one. The target is
+twice the FID of held-out real frames at the same sizes (``benchmarks/fid_floor.py``).
 """
 from __future__ import annotations
 

@@ -12,10 +12,10 @@ beside it) times the reference configuration's two-thread speed, unless a run's 
 speed is measured in a training run (``--reference-speed``: with data loading and adaptive augmentation) or else
 read from ``benchmarks/train_speed.py`` (the cpu preset, bf16 + compile), whose step is faster than a run's: its
 frames are stored at the training resolution (no resizing) and augmentation stays at its starting strength, p = 0
-or nearly.  Snapshots and FID evaluations are
-left out either way.  ``config.json`` is compared with the profile's preset, so
-a row names only what was changed; ``metrics.jsonl`` holds the in-training FID (1,000 samples against 2,000
-training frames).  Writes ``OUT.json``, ``OUT.md`` (the table) and ``OUT.png`` (FID over kimg and over budget
+or nearly. Snapshots and FID evaluations are left out either way. ``config.json`` is compared with the profile's
+preset (or, once the preset has moved, with the configuration the search started from: ``--compare-with``), so a row
+names only what was changed; ``metrics.jsonl`` holds the in-training FID (1,000 samples against 2,000 training
+frames). Writes ``OUT.json``, ``OUT.md`` (the table) and ``OUT.png`` (FID over kimg and over budget
 minutes, with the target: twice the held-out floor of ``benchmarks/fid_floor.py``).
 """
 from __future__ import annotations
@@ -130,6 +130,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="*", type=Path, help="StyleGAN2 run folders")
     p.add_argument("--profile", default="cpu", help="the preset the runs are compared with")
+    p.add_argument("--compare-with", type=Path, default=None, metavar="CONFIG_JSON",
+                   help="a run's config.json to compare the runs with instead of the preset (the search's "
+                        "starting point, when the preset has since moved)")
     p.add_argument("--out", type=Path, required=True, help="path without suffix: writes .json, .md, .png")
     p.add_argument("--reference", default=None, help="the run the others' speeds are compared with (default: the "
                                                      "first run whose settings are the preset's)")
@@ -158,7 +161,10 @@ def main(argv=None) -> int:
 
     from styleinv_lib.train.stylegan2 import config_for_profile
 
-    preset = asdict(config_for_profile(args.profile))
+    if args.compare_with:
+        preset = json.loads(args.compare_with.read_text())
+    else:
+        preset = asdict(config_for_profile(args.profile))
     rows = [{**summarise(run, preset, timed_until.get(run.name)),
              **({"note": notes[run.name]} if run.name in notes else {}),
              **({"images_per_s_measured": measured[run.name]} if run.name in measured else {})} for run in args.runs]
@@ -180,7 +186,7 @@ def main(argv=None) -> int:
     add_budget(rows, reference, reference_speed, args.budget_min, 2 * floor)
     command = "python benchmarks/stylegan2_recipe.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     out = {"what": " ".join(__doc__.split("\n\n")[2].split()), "command": command, "profile": args.profile,
-           "reference": reference,
+           "compared_with": str(args.compare_with) if args.compare_with else None, "reference": reference,
            "reference_speed": {"cpu": cpu, "images_per_s": reference_speed, "source": source},
            "floor": round(floor, 2), "target": round(2 * floor, 2), "budget_min": args.budget_min, "runs": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)

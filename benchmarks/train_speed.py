@@ -5,13 +5,14 @@ with the FLOPs of a step and the achieved FLOP/s against the machine's bf16 peak
     python benchmarks/train_speed.py --stages styleinv --configs cpu --modes fp32,bf16 --steps 8
     python benchmarks/train_speed.py --device cuda --modes fp32,bf16,bf16+compile --configs gpu   # on a GPU
 
-Stages: ``stylegan2`` (G and D phases, lazy R1 every 16 steps), ``encoder`` (Eq. 1: E → G → MSE + LPIPS +
-latent loss) and ``styleinv`` (one FFA-ST step: StyleInV through the frozen G, the sparse D, lazy R1).  Configs:
-``cpu`` (the cpu preset of each stage: 32², batch 16 / 16 / 8 clips of 4 frames), ``wide`` (32², batch 32,
-channel_base 8192, channel_max 256 for G, D, E and StyleInV's D), ``gpu`` (the gpu presets).  Every mode times the
-same step indices (so the same data and the same lazy-regulariser steps) after warm-up steps that also compile;
-FLOPs are counted once per stage and config with ``torch.utils.flop_counter`` on the fp32 model (multiply-adds ×2
-of matmuls and convolutions, forward and backward; elementwise work is not counted).
+Stages: ``stylegan2`` (G and D phases, lazy R1 every 16 steps), ``encoder`` (Eq. 1: E → G → MSE + LPIPS + latent
+loss) and ``styleinv`` (one FFA-ST step: StyleInV through the frozen G, the sparse D, lazy R1). Configs: ``cpu``
+(the cpu preset of each stage: 32², batch 8 / 16 / 8 clips of 4 frames; StyleGAN2's was 16 before the 60-minute
+recipe, as in ``train_speed_cpu*.json``), ``wide`` (32², batch 32, channel_base 8192, channel_max 256 for G, D, E
+and StyleInV's D), ``gpu`` (the gpu presets). Every mode times the same step indices (so the same data and the same
+lazy-regulariser steps) after warm-up steps that also compile; FLOPs are counted once per stage and config with
+``torch.utils.flop_counter`` on the fp32 model (multiply-adds ×2 of matmuls and convolutions, forward and backward;
+elementwise work is not counted).
 
 The bf16 peak of a CPU is ``cores × GHz × FLOPs/cycle``: 2,048 per core per cycle with AMX (Sapphire Rapids' TMUL:
 16×32 bf16 pairs → 1,024 multiply-adds), 128 with AVX-512 BF16 alone (two 512-bit VDPBF16PS units), 64 in fp32

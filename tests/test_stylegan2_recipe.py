@@ -34,7 +34,7 @@ def inputs(tmp_path):
     # the first logged speed includes compiling and is left out of the median
     base = make_run(tmp_path / "base", {}, [1.0, 60.0, 50.0, 40.0], {100: 150.0, 200: 100.0, 400: 60.0})
     # fast-lr went on alone after its third logged window (kimg 2), faster: that part is not timed beside base
-    fast = make_run(tmp_path / "fast-lr", {"lr": 0.005}, [1.0, 25.0, 25.0, 90.0, 90.0], {100.008: 120.0, 200: 40.0})
+    fast = make_run(tmp_path / "fast-lr", {"lr": 0.01}, [1.0, 25.0, 25.0, 90.0, 90.0], {100.008: 120.0, 200: 40.0})
     return tmp_path, floor, speed, base, fast
 
 
@@ -47,7 +47,7 @@ def test_minutes_follow_the_speed_measured_beside_the_reference(inputs):
     assert result["reference"] == "base" and result["target"] == 50.0
     assert result["command"].endswith("--timed-until fast-lr=2") and result["what"].startswith("The runs of one")
     rows = {r["run"]: r for r in result["runs"]}
-    assert rows["base"]["changed"] == {} and rows["fast-lr"]["changed"] == {"lr": 0.005}
+    assert rows["base"]["changed"] == {} and rows["fast-lr"]["changed"] == {"lr": 0.01}
     assert rows["base"]["images_per_s_beside"] == 50.0 and rows["fast-lr"]["relative_speed"] == 0.5
     assert rows["base"]["kimg_in_budget"] == 360.0 and rows["fast-lr"]["kimg_in_budget"] == 180.0
     assert rows["base"]["fid_at_budget"] == 68.0                  # between 100 @ 200 and 60 @ 400
@@ -58,7 +58,7 @@ def test_minutes_follow_the_speed_measured_beside_the_reference(inputs):
     row = next(line for line in table.splitlines() if line.startswith("| fast-lr "))
     cells = [c.strip() for c in row.split("|")[1:-1]]
     # FID@50 blank, FID@100 the reading logged at 100.008 kimg
-    assert cells[:7] == ["fast-lr", "lr=0.005", "", "0.50", "50 estimated", "", "120.0"]
+    assert cells[:7] == ["fast-lr", "lr=0.01", "", "0.50", "50 estimated", "", "120.0"]
     assert "target (2x) 50.0" in table
     assert out.with_suffix(".png").stat().st_size > 10_000
 
@@ -87,3 +87,26 @@ def test_appending_keeps_earlier_runs_and_needs_the_reference(inputs):
     assert rows["base"]["kimg_in_budget"] == 180.0 and rows["fast-lr"]["kimg_in_budget"] == 90.0
     with pytest.raises(SystemExit, match="reference run 'nobody'"):
         main([str(fast), "--reference", "nobody", *common])
+
+
+def test_rows_compared_with_the_search_start_once_the_preset_has_moved(inputs):
+    """--compare-with: a search found before the preset changed still names what each run changed from where the
+    search started, not from the preset it led to."""
+    tmp_path, floor, speed, base, fast = inputs
+    start = {**json.loads((base / "config.json").read_text()), "lr": 0.0025, "batch": 16}
+    for run in (base, fast):
+        config = json.loads((run / "config.json").read_text())
+        (run / "config.json").write_text(json.dumps({**config, "lr": config["lr"] if run is fast else 0.0025,
+                                                     "batch": 16}))
+    (tmp_path / "start.json").write_text(json.dumps(start))
+    out = tmp_path / "recipe"
+    main = runpy.run_path(str(SCRIPT))["main"]
+    common = ["--floor", str(floor), "--speed", str(speed), "--out", str(out), "--reference", "base"]
+    main([str(base), str(fast), *common])                          # against today's preset both runs changed
+    rows = {r["run"]: r for r in json.loads(out.with_suffix(".json").read_text())["runs"]}
+    assert rows["base"]["changed"] == {"batch": 16, "lr": 0.0025}
+    main([str(base), str(fast), "--compare-with", str(tmp_path / "start.json"), *common])
+    result = json.loads(out.with_suffix(".json").read_text())
+    rows = {r["run"]: r for r in result["runs"]}
+    assert rows["base"]["changed"] == {} and rows["fast-lr"]["changed"] == {"lr": 0.01}
+    assert result["reference"] == "base" and result["compared_with"] == str(tmp_path / "start.json")
