@@ -168,6 +168,11 @@ def sync(device) -> None:
         torch.cuda.synchronize()
 
 
+#: Steps FIRST_TIMED_STEP .. FIRST_TIMED_STEP + steps - 1 are timed: step 16 (and 32) is an R1 step, like one in every
+#: 16 in training; the warm-up steps are the ones just before it.
+FIRST_TIMED_STEP = 16
+
+
 def time_steps(stage_obj, first: int, steps: int, warmup: int) -> dict:
     """Wall time of ``steps`` steps from ``first`` (after ``warmup`` steps, which also compile)."""
     t0 = time.perf_counter()
@@ -206,10 +211,16 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", default="cpu,wide", help="cpu, wide, gpu (comma-separated)")
     ap.add_argument("--modes", default="fp32-before,fp32,bf16,bf16+compile", help=f"of {', '.join(MODES)}")
     ap.add_argument("--steps", type=int, default=16, help="timed steps (16: one lazy R1 step among them)")
-    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=FIRST_TIMED_STEP,
+                    help=f"untimed steps before the first timed one (at most {FIRST_TIMED_STEP}, its index; the "
+                         f"default takes them all, a lazy R1 step among them: the first R1 step of a process costs "
+                         f"over a second more at the cpu preset's batch 8; the committed rows before it took 3)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/train_speed_cpu.json")
     args = ap.parse_args(argv)
+    if not 0 <= args.warmup <= FIRST_TIMED_STEP:
+        ap.error(f"--warmup must be between 0 and {FIRST_TIMED_STEP} (the warm-up steps come before step "
+                 f"{FIRST_TIMED_STEP}, the first timed one), got {args.warmup}")
     stages, configs, modes = (x.split(",") for x in (args.stages, args.configs, args.modes))
     bad = [m for m in modes if m not in MODES]
     if bad:
@@ -242,7 +253,7 @@ def main(argv=None) -> int:
         tmp_out.write_text(json.dumps(results, indent=1) + "\n")
         os.replace(tmp_out, args.out)
 
-    first = 16  # steps first .. first+steps-1: step 16 (and 32) is an R1 step, like one in every 16 in training
+    first = FIRST_TIMED_STEP
     with tempfile.TemporaryDirectory() as tmp:
         for config in configs:
             assets = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py"
 AVX512 = "fpu sse2 avx avx2 fma avx512f avx512bw avx512vl"
 
@@ -24,3 +26,11 @@ def test_peak_per_cycle_follows_the_units_and_the_datapath_width():
     assert per_cycle(cpuinfo("AuthenticAMD", 25, "fpu sse2 avx avx2 fma")) == (0, 32)
     # Zen 5 (family 26) has full 512-bit datapaths
     assert per_cycle(cpuinfo("AuthenticAMD", 26, AVX512 + " avx512_bf16")) == (128, 64)
+
+
+def test_warmup_longer_than_the_steps_before_the_timed_ones_is_refused(capsys):
+    """The warm-up steps are the ones before the first timed step (16): asking for more names the limit instead of
+    seeding a data loader with a negative step deep inside a child process."""
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(SCRIPT))["main"](["--warmup", "17", "--stages", "stylegan2", "--configs", "cpu"])
+    assert exc.value.code == 2 and "--warmup must be between 0 and 16" in capsys.readouterr().err
