@@ -44,9 +44,9 @@ from styleinv_lib.train.host_memory import OPT_OUT
 MODES = {"fp32-before": ("fp32", False), "fp32": ("fp32", False), "fp32+compile": ("fp32", True),
          "bf16": ("bf16", False), "bf16+compile": ("bf16", True), "fp16": ("fp16", False),
          "fp16+compile": ("fp16", True)}
-#: ``fp32-before``: the step as it was before bf16/compile were added (fp32, NCHW, glibc's own malloc, and for the
-#: encoder and StyleInV stages the fused modulated convolution through the frozen G: one grouped convolution with a
-#: kernel per image)
+#: ``fp32-before``: the step as it was before bf16/compile were added (fp32, NCHW, glibc's own malloc, R1 through
+#: torch's own double backward instead of ``nn.conv_gradfix``, and for the encoder and StyleInV stages the fused
+#: modulated convolution through the frozen G: one grouped convolution with a kernel per image)
 WIDE = dict(channel_base=8192, channel_max=256, batch=32)
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -269,20 +269,27 @@ def main(argv=None) -> int:
                     obj = build_stage(stage, config, assets, precision, compile_, args.device)
                     if fused:
                         obj.synthesis_fwd = fused_synthesis(obj.G)
+                    gradfix = getattr(obj, "regulariser_gradfix", False) and mode != "fp32-before"
+                    if hasattr(obj, "regulariser_gradfix"):
+                        obj.regulariser_gradfix = gradfix
                     t = time_steps(obj, first, args.steps, args.warmup)
                     # FLOPs of the same path on the plain fp32 model, counted once per path: the fused modulated
                     # convolution also computes the gradient of its per-image kernels (about twice the conv work)
                     flops = next((r["flops_per_step"] for r in results["rows"]
                                   if (r["stage"], r["config"]) == (stage, config)
-                                  and r.get("fused_modconv", False) == fused), None)
+                                  and r.get("fused_modconv", False) == fused
+                                  and r.get("r1_gradfix", False) == gradfix), None)
                     if flops is None:
                         counter = build_stage(stage, config, assets, "fp32", False, args.device)
                         if fused:
                             counter.synthesis_fwd = fused_synthesis(counter.G)
+                        if hasattr(counter, "regulariser_gradfix"):
+                            counter.regulariser_gradfix = gradfix
                         flops = count_step_flops(counter, first, args.steps) / args.steps
                     units = units_per_step(obj) * args.steps
                     row = {"stage": stage, "config": config, "mode": mode, "precision": obj.policy.mode,
-                           "compile": compile_, "fused_modconv": fused, "channels_last": obj.policy.channels_last,
+                           "compile": compile_, "fused_modconv": fused, "r1_gradfix": gradfix,
+                           "channels_last": obj.policy.channels_last,
                            "batch": obj.cfg.batch, "images_per_s": units / t["seconds"],
                            "steps_per_s": args.steps / t["seconds"], "median_step_s": t["median_step_s"],
                            "warmup_s": t["warmup_s"], "steps": args.steps, "flops_per_step": flops,

@@ -99,20 +99,41 @@ def test_autocast_computes_in_the_autocast_dtype_like_torch():
     assert gx.dtype == torch.float32 and torch.isfinite(gx).all()
 
 
-def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path):
-    """D's and G's convolutions all pass through ``nn.layers``: the whole R1 step gives the same losses and the same
-    updated D with the gradfix (float rounding aside)."""
+def count_gradfix_convolutions(monkeypatch) -> collections.Counter:
+    """Count the convolutions that go through the gradfix from now on (``calls["conv"]``)."""
+    calls, apply_ = collections.Counter(), conv_gradfix._Conv.apply
+
+    def counting(*args):
+        calls["conv"] += 1
+        return apply_(*args)
+    monkeypatch.setattr(conv_gradfix._Conv, "apply", counting)
+    return calls
+
+
+def test_the_regularisers_take_the_gradfix_on_the_cpu_only():
+    assert conv_gradfix.pays_on("cpu") and conv_gradfix.pays_on(torch.device("cpu"))
+    assert not conv_gradfix.pays_on("cuda") and not conv_gradfix.pays_on("cuda:1")
+
+
+def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path, monkeypatch):
+    """D's and G's convolutions all pass through ``nn.layers``: on the CPU the stage's R1 step goes through the
+    gradfix, and gives the same losses and the same updated D as torch's own rule (float rounding aside)."""
     import styleinv_lib.data as data
     from styleinv_lib.train.stylegan2 import StyleGAN2Stage, config_for_profile
 
     data.export_synthfaces(tmp_path / "faces", num_videos=2, num_frames=8, resolution=32, progress=False)
     cfg = config_for_profile("smoke", data=str(tmp_path / "faces"), metrics="", r1_interval=1, augment="none")
+    calls = count_gradfix_convolutions(monkeypatch)
     results = []
     for on in (False, True):
         torch.manual_seed(0)
         stage = StyleGAN2Stage(cfg)
-        with conv_gradfix.enabled(on):
-            logs = stage.step(0)
+        assert stage.regulariser_gradfix                # the CPU's default
+        stage.regulariser_gradfix = on
+        calls.clear()
+        logs = stage.step(0)
+        assert (calls["conv"] >= 10) == on and (calls["conv"] == 0) != on, calls
+        assert not conv_gradfix.is_enabled()            # only inside the R1 phase
         results.append((logs, [p.detach().clone() for p in stage.D.parameters()]))
     (logs_a, d_a), (logs_b, d_b) = results
     real = torch.rand(2, 3, 32, 32, requires_grad=True)

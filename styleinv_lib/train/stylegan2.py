@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from ..data.video import VideoFolder
+from ..nn import conv_gradfix
 from ..nn.stylegan2 import Discriminator, Generator, style_mix
 from ..profiles import get_profile
 from .augment import AUGMENT_PRESETS, AdaptiveAugment, AugmentPipe
@@ -186,7 +187,9 @@ class StyleGAN2Stage:
             self.ada = AdaptiveAugment(self.augment, target=cfg.ada_target, ada_kimg=cfg.ada_kimg,
                                        interval=cfg.ada_interval)
         self.pl = PathLengthRegularizer().to(self.device)
-        # main phases may run compiled; the regularisers (double backward) use the plain modules
+        # main phases may run compiled; the regularisers (double backward) use the plain modules, with convolutions
+        # whose derivatives are first-order kernels where that is faster (conv_gradfix.pays_on)
+        self.regulariser_gradfix = conv_gradfix.pays_on(self.device)
         self.synthesis_fwd, self.D_fwd = self.G.synthesis, self.D
         if cfg.compile:
             self.synthesis_fwd, self.D_fwd = torch.compile(self.G.synthesis), torch.compile(self.D)
@@ -242,9 +245,10 @@ class StyleGAN2Stage:
         # Greg: path-length regularisation, lazily every pl_interval steps (in fp32)
         if cfg.pl_weight > 0 and step % cfg.pl_interval == 0:
             n = self.pl.batch_size(batch)
-            fake_pl, ws = self._generate(max(n, 1), net=self.G)
-            penalty = self.pl.penalty(fake_pl, ws)
-            self._backward_step("G", penalty * cfg.pl_weight * cfg.pl_interval, self.opt_G, g_params)
+            with conv_gradfix.enabled(self.regulariser_gradfix):
+                fake_pl, ws = self._generate(max(n, 1), net=self.G)
+                penalty = self.pl.penalty(fake_pl, ws)
+                self._backward_step("G", penalty * cfg.pl_weight * cfg.pl_interval, self.opt_G, g_params)
             logs["Loss/pl_penalty"] = penalty.detach()
         self.D.requires_grad_(True)
 
@@ -265,10 +269,11 @@ class StyleGAN2Stage:
         # Dreg: lazy R1 on augmented reals, every r1_interval steps (in fp32)
         if cfg.r1_interval > 0 and step % cfg.r1_interval == 0 and cfg.effective_r1_gamma > 0:
             real_r1 = real.detach().requires_grad_(True)
-            logits = self.D(self._aug(real_r1))
-            penalty = r1_penalty(logits, real_r1)
-            loss_r1 = penalty * (cfg.effective_r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0
-            self._backward_step("D", loss_r1, self.opt_D, d_params)
+            with conv_gradfix.enabled(self.regulariser_gradfix):
+                logits = self.D(self._aug(real_r1))
+                penalty = r1_penalty(logits, real_r1)
+                loss_r1 = penalty * (cfg.effective_r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0
+                self._backward_step("D", loss_r1, self.opt_D, d_params)
             logs["Loss/r1_penalty"] = penalty.detach()
 
         # G_ema and ADA

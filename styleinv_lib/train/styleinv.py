@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.video import SparseClipSampler, VideoFolder
+from ..nn import conv_gradfix
 from ..nn.motion import MotionEncoder
 from ..nn.styleinv import StyleInV
 from ..nn.video_disc import SparseVideoDiscriminator
@@ -332,7 +333,9 @@ class StyleInVStage:
         d_lr, d_betas = adjusted_adam_params(cfg.lr_d, (0.0, 0.99), lazy_steps)
         self.opt_D = make_adam(self.D.parameters(), lr=d_lr, betas=d_betas)
         self.scalers = {k: self.policy.grad_scaler() for k in ("SI", "D")} if self.policy.use_grad_scaler else None
-        # the main phases may run compiled; R1 (a double backward) and evaluation use the plain modules
+        # the main phases may run compiled; R1 (a double backward) and evaluation use the plain modules, R1 with
+        # convolutions whose derivatives are first-order kernels where that is faster (conv_gradfix.pays_on)
+        self.regulariser_gradfix = conv_gradfix.pays_on(self.device)
         self.synthesis_fwd, self.D_fwd = self.G.synthesis, self.D
         self.inversion_fwd = None                           # StyleInV's own modulated_inversion
         if cfg.compile:
@@ -517,10 +520,11 @@ class StyleInVStage:
         if cfg.r1_interval > 0 and cfg.r1_gamma > 0 and step % cfg.r1_interval == 0:
             clip, t_r = self.d_input(real, ts_r)
             clip = clip.detach().requires_grad_(True)
-            logits = self.run_D(clip, t_r, plain=True)
-            penalty = r1_penalty(logits, clip)
-            self._backward_step(penalty * (cfg.r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0,
-                                self.opt_D, d_params, "D")
+            with conv_gradfix.enabled(self.regulariser_gradfix):
+                logits = self.run_D(clip, t_r, plain=True)
+                penalty = r1_penalty(logits, clip)
+                self._backward_step(penalty * (cfg.r1_gamma / 2) * cfg.r1_interval + logits.mean() * 0,
+                                    self.opt_D, d_params, "D")
             logs["Loss/r1_penalty"] = penalty.detach()
 
         nimg = (step + 1) * cfg.batch
