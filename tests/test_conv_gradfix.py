@@ -116,13 +116,15 @@ def test_the_regularisers_take_the_gradfix_on_the_cpu_only():
 
 
 def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path, monkeypatch):
-    """D's and G's convolutions all pass through ``nn.layers``: on the CPU the stage's R1 step goes through the
-    gradfix, and gives the same losses and the same updated D as torch's own rule (float rounding aside)."""
+    """D's and G's convolutions all pass through ``nn.layers``: on the CPU the stage's R1 and path-length steps go
+    through the gradfix, and give the same losses and the same updated G and D as torch's own rule (float rounding
+    aside)."""
     import styleinv_lib.data as data
     from styleinv_lib.train.stylegan2 import StyleGAN2Stage, config_for_profile
 
     data.export_synthfaces(tmp_path / "faces", num_videos=2, num_frames=8, resolution=32, progress=False)
-    cfg = config_for_profile("smoke", data=str(tmp_path / "faces"), metrics="", r1_interval=1, augment="none")
+    cfg = config_for_profile("smoke", data=str(tmp_path / "faces"), metrics="", r1_interval=1, pl_weight=1.0,
+                             pl_interval=1, augment="none")
     calls = count_gradfix_convolutions(monkeypatch)
     results = []
     for on in (False, True):
@@ -133,15 +135,15 @@ def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path, mo
         calls.clear()
         logs = stage.step(0)
         assert (calls["conv"] >= 10) == on and (calls["conv"] == 0) != on, calls
-        assert not conv_gradfix.is_enabled()            # only inside the R1 phase
-        results.append((logs, [p.detach().clone() for p in stage.D.parameters()]))
+        assert not conv_gradfix.is_enabled()            # only inside the regularisers
+        results.append((logs, [p.detach().clone() for p in (*stage.D.parameters(), *stage.G.parameters())]))
     (logs_a, d_a), (logs_b, d_b) = results
     real = torch.rand(2, 3, 32, 32, requires_grad=True)
     with conv_gradfix.enabled():
         (grad,) = torch.autograd.grad(stage.D(real).sum(), real, create_graph=True)
     names = node_names(grad)
     assert names["_ConvBackward"] >= 10 and "ConvolutionBackward0" not in names
-    assert "Loss/r1_penalty" in logs_a and logs_a.keys() == logs_b.keys()
+    assert {"Loss/r1_penalty", "Loss/pl_penalty"} <= logs_a.keys() and logs_a.keys() == logs_b.keys()
     for key in logs_a:
         assert logs_b[key] == pytest.approx(logs_a[key], rel=1e-4, abs=1e-6), key
     for a, b in zip(d_a, d_b):
