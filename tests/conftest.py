@@ -1,6 +1,8 @@
 """Shared fixtures.  `real_videos` finds real sample videos (Debian's opencv-doc: Megamind.avi, talking CGI faces);
 they are never committed: the installed package is used when present, else the .deb is fetched with apt into
-.cache/ (ignored by git), else the tests that need them are skipped."""
+.cache/ (ignored by git), else the tests that need them are skipped.  `gradfix_calls` counts the convolutions that
+go through ``nn.conv_gradfix``."""
+import collections
 import fcntl
 import shutil
 import subprocess
@@ -75,3 +77,18 @@ def built_book(request, tmp_path_factory) -> Path:
         html = build_book(shared / "book")
         done.write_text(str(html))
         return html
+
+
+@pytest.fixture
+def gradfix_calls(monkeypatch) -> collections.Counter:
+    """``calls["conv"]``: how many convolutions have gone through ``nn.conv_gradfix`` since the test began (clear it
+    to count again)."""
+    from styleinv_lib.nn import conv_gradfix
+
+    calls, apply_ = collections.Counter(), conv_gradfix._Conv.apply
+
+    def counting(*args):
+        calls["conv"] += 1
+        return apply_(*args)
+    monkeypatch.setattr(conv_gradfix._Conv, "apply", counting)
+    return calls

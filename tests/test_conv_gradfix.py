@@ -99,23 +99,12 @@ def test_autocast_computes_in_the_autocast_dtype_like_torch():
     assert gx.dtype == torch.float32 and torch.isfinite(gx).all()
 
 
-def count_gradfix_convolutions(monkeypatch) -> collections.Counter:
-    """Count the convolutions that go through the gradfix from now on (``calls["conv"]``)."""
-    calls, apply_ = collections.Counter(), conv_gradfix._Conv.apply
-
-    def counting(*args):
-        calls["conv"] += 1
-        return apply_(*args)
-    monkeypatch.setattr(conv_gradfix._Conv, "apply", counting)
-    return calls
-
-
 def test_the_regularisers_take_the_gradfix_on_the_cpu_only():
     assert conv_gradfix.pays_on("cpu") and conv_gradfix.pays_on(torch.device("cpu"))
     assert not conv_gradfix.pays_on("cuda") and not conv_gradfix.pays_on("cuda:1")
 
 
-def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path, monkeypatch):
+def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path, gradfix_calls):
     """D's and G's convolutions all pass through ``nn.layers``: on the CPU the stage's R1 and path-length steps go
     through the gradfix, and give the same losses and the same updated G and D as torch's own rule (float rounding
     aside)."""
@@ -125,16 +114,15 @@ def test_a_stylegan2_r1_step_with_the_gradfix_matches_the_plain_one(tmp_path, mo
     data.export_synthfaces(tmp_path / "faces", num_videos=2, num_frames=8, resolution=32, progress=False)
     cfg = config_for_profile("smoke", data=str(tmp_path / "faces"), metrics="", r1_interval=1, pl_weight=1.0,
                              pl_interval=1, augment="none")
-    calls = count_gradfix_convolutions(monkeypatch)
     results = []
     for on in (False, True):
         torch.manual_seed(0)
         stage = StyleGAN2Stage(cfg)
         assert stage.regulariser_gradfix                # the CPU's default
         stage.regulariser_gradfix = on
-        calls.clear()
+        gradfix_calls.clear()
         logs = stage.step(0)
-        assert (calls["conv"] >= 10) == on and (calls["conv"] == 0) != on, calls
+        assert (gradfix_calls["conv"] >= 10) == on and (gradfix_calls["conv"] == 0) != on, gradfix_calls
         assert not conv_gradfix.is_enabled()            # only inside the regularisers
         results.append((logs, [p.detach().clone() for p in (*stage.D.parameters(), *stage.G.parameters())]))
     (logs_a, d_a), (logs_b, d_b) = results

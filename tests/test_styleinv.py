@@ -186,25 +186,19 @@ def test_one_ffa_st_step_and_the_first_fake_frame_d_sees_is_g_of_w0(assets):
     assert all(np.isfinite(v) for v in reuse.step(0).values())
 
 
-def test_the_r1_step_takes_the_gradfix_on_the_cpu_and_updates_d_as_torchs_rule(assets, monkeypatch):
+def test_the_r1_step_takes_the_gradfix_on_the_cpu_and_updates_d_as_torchs_rule(assets, gradfix_calls):
     """On the CPU the R1 phase runs D's convolutions through ``nn.conv_gradfix`` (the R1 step a quarter shorter at
     the cpu preset): the same penalty and the same updated D as torch's generic double backward, rounding aside."""
     from styleinv_lib.nn import conv_gradfix
 
-    calls, apply_ = {"conv": 0}, conv_gradfix._Conv.apply
-
-    def counting(*args):
-        calls["conv"] += 1
-        return apply_(*args)
-    monkeypatch.setattr(conv_gradfix._Conv, "apply", counting)
     results = []
     for on in (False, True):
         stage = StyleInVStage(_cfg(assets, precision="fp32"))     # smoke: R1 every 2 steps, step 0 among them
         assert stage.regulariser_gradfix                          # the CPU's default
         stage.regulariser_gradfix = on
-        calls["conv"] = 0
+        gradfix_calls.clear()
         logs = stage.step(0)
-        assert (calls["conv"] > 0) == on and not conv_gradfix.is_enabled(), calls
+        assert (gradfix_calls["conv"] > 0) == on and not conv_gradfix.is_enabled(), gradfix_calls
         results.append((logs, [p.detach().clone() for p in stage.D.parameters()]))
     (logs_a, d_a), (logs_b, d_b) = results
     assert logs_a.keys() == logs_b.keys() and "Loss/r1_penalty" in logs_a
